@@ -48,7 +48,8 @@ def _loader() -> YAML:
 def _dumper() -> YAML:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # keep kustomize's field order
+    # keep kustomize's field order
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     yaml.width = 4096
     yaml.allow_unicode = True
     return yaml
