@@ -1,0 +1,1 @@
+"""Rendering: Kustomizations with kustomize, HelmReleases with the Helm SDK."""
