@@ -88,6 +88,7 @@ def diff_objects(
         before = base.get(key)
         after = head.get(key)
         old = redact(before[1]) if before else None
+        new: KubeObject | None
         if before is not None and after is not None:
             new = redact(after[1], compare_to=before[1])
             if before[1] == after[1]:
