@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
+from pydantic import Field
+
 from gitmoor.api.meta import (
     CrossNamespaceSourceReference,
     DependencyReference,
@@ -57,10 +59,10 @@ class Install(Model):
     disable_wait: bool | None = None
     disable_wait_for_jobs: bool | None = None
     disable_hooks: bool | None = None
-    disable_open_api_validation: bool | None = None
+    disable_open_api_validation: bool | None = Field(None, alias="disableOpenAPIValidation")
     disable_schema_validation: bool | None = None
     replace: bool | None = None
-    skip_crds: bool | None = None
+    skip_crds: bool | None = Field(None, alias="skipCRDs")
     crds: CRDsPolicy | None = None
     create_namespace: bool | None = None
     strategy: dict[str, Any] | None = None
@@ -72,7 +74,7 @@ class Upgrade(Model):
     disable_wait: bool | None = None
     disable_wait_for_jobs: bool | None = None
     disable_hooks: bool | None = None
-    disable_open_api_validation: bool | None = None
+    disable_open_api_validation: bool | None = Field(None, alias="disableOpenAPIValidation")
     disable_schema_validation: bool | None = None
     force: bool | None = None
     preserve_values: bool | None = None

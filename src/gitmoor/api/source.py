@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import Field
+
 from gitmoor.api.meta import (
     Artifact,
     Duration,
@@ -118,7 +120,7 @@ class OCILayerSelector(Model):
 class OCIRepositoryVerification(Model):
     provider: Literal["cosign", "notation"]
     secret_ref: LocalObjectReference | None = None
-    match_oidc_identity: list[dict[str, str]] | None = None
+    match_oidc_identity: list[dict[str, str]] | None = Field(None, alias="matchOIDCIdentity")
 
 
 class OCIRepositorySpec(Model):
