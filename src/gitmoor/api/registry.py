@@ -10,15 +10,34 @@ from pydantic import ValidationError
 from gitmoor.api.helm import HelmRelease
 from gitmoor.api.kustomize import Kustomization
 from gitmoor.api.meta import Resource
+from gitmoor.api.notification import Alert, Provider, Receiver
+from gitmoor.api.secrets import (
+    ClusterExternalSecret,
+    ClusterSecretStore,
+    ExternalSecret,
+    PushSecret,
+    SecretStore,
+)
 from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
+from gitmoor.api.source_extra import Bucket, HelmChart
 from gitmoor.errors import Location, ManifestError
 
 KINDS: tuple[type[Resource], ...] = (
     GitRepository,
     HelmRepository,
     OCIRepository,
+    HelmChart,
+    Bucket,
     Kustomization,
     HelmRelease,
+    Receiver,
+    Alert,
+    Provider,
+    ExternalSecret,
+    ClusterExternalSecret,
+    SecretStore,
+    ClusterSecretStore,
+    PushSecret,
 )
 
 _BY_GROUP_KIND: dict[tuple[str, str], type[Resource]] = {(k.GROUP, k.KIND): k for k in KINDS}
