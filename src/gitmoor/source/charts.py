@@ -1,0 +1,561 @@
+"""Helm charts from HTTP chart repositories and OCI registries, fetched as Flux fetches them.
+
+``resolve_http_chart`` reads a repository's ``index.yaml``, picks the newest version that
+matches a constraint (``select_version``: Masterminds/semver ranges, as Flux and Helm read
+them), downloads that archive and checks it against the digest the index lists.
+``resolve_oci_chart`` follows ``OCIRepository.spec.ref``: ``digest`` wins over ``semver``,
+which wins over ``tag``; with none set the tag is ``latest``. Revisions are written as Flux
+writes them: the chart version for a HelmRepository chart; ``<tag>@sha256:<manifest>`` for
+an OCI tag or semver range (naming the tag chosen), ``sha256:<manifest>`` for a digest.
+
+Archives are kept in a ``ChartCache``, addressed by their SHA-256, so a version already
+downloaded is never downloaded again. Every call works in a private directory under the
+cache root, including the registry login file, so nothing is read from or written to
+Helm's configuration under ``$HOME``.
+
+The Helm SDK calls block; callers run these functions in threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import helm_python
+from semver import Version as SemVer
+
+from gitmoor.errors import ChartNotFoundError, InputError, Location, SourceError
+from gitmoor.source.git import SemverRange
+
+__all__ = [
+    "DEFAULT_OCI_TAG",
+    "HELM_CHART_LAYER",
+    "ChartArtifact",
+    "ChartCache",
+    "RepoAuth",
+    "fetch_index",
+    "parse_chart_version",
+    "resolve_http_chart",
+    "resolve_oci_chart",
+    "select_version",
+]
+
+DEFAULT_OCI_TAG = "latest"
+HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+_SHOWN = 5
+"""How many versions (or charts) a not-found message lists."""
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_REGISTRY_NOT_FOUND = re.compile(
+    r": not found\b|status code 404|name unknown|manifest unknown", re.I
+)
+"""How the Helm SDK words a missing repository, tag or manifest (not a missing login)."""
+
+
+# --- versions ------------------------------------------------------------------------------
+
+
+def parse_chart_version(text: str) -> SemVer | None:
+    """A chart version or OCI tag read as Flux reads it: strict SemVer 2.0, ``v`` allowed."""
+    try:
+        return SemVer.parse(text.removeprefix("v"))
+    except ValueError:
+        return None
+
+
+def select_version(available: Iterable[str], constraint: str | None) -> str | None:
+    """The newest of ``available`` that ``constraint`` allows, as written in ``available``.
+
+    An empty constraint means the newest stable version. A version equal to the
+    constraint's text wins outright, as in Helm's index lookup. Prereleases only match a
+    constraint that names a prerelease; strings that are not versions are passed over.
+    Of versions differing only in build metadata the one listed first wins (indexes list
+    the newest first). A constraint that cannot be read raises InputError.
+    """
+    versions = list(available)
+    wanted = (constraint or "").strip()
+    if wanted and wanted in versions:
+        return wanted
+    try:
+        allowed = SemverRange.parse(wanted or "*")
+    except ValueError as err:
+        raise InputError(f"version constraint {wanted!r} is not valid: {err}") from None
+    best: tuple[SemVer, str] | None = None
+    for text in versions:
+        version = parse_chart_version(text)
+        if version is None or not allowed.allows(version):
+            continue
+        if best is None or version.compare(best[0]) > 0:
+            best = (version, text)
+    return None if best is None else best[1]
+
+
+def _newest(versions: Iterable[str]) -> list[str]:
+    parsed = [(v, text) for text in versions if (v := parse_chart_version(text)) is not None]
+    parsed.sort(key=lambda pair: pair[0], reverse=True)
+    return [text for _, text in parsed[:_SHOWN]]
+
+
+# --- credentials ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class RepoAuth:
+    """Credentials for a chart repository or registry, as a Flux Secret holds them.
+
+    ``ca_file`` is carried for callers that build it themselves, but the Helm SDK
+    binding takes no CA file yet, so a fetch given one fails with SourceError rather
+    than quietly trusting only the system's CAs.
+    """
+
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    insecure_skip_tls_verify: bool = False
+
+    @classmethod
+    def from_secret_data(cls, data: Mapping[str, bytes]) -> RepoAuth:
+        """Read a Flux HelmRepository/OCIRepository Secret's ``data`` (already decoded)."""
+        for key in ("ca.crt", "caFile"):
+            if key in data:
+                raise SourceError(
+                    "a CA certificate for a chart repository is not supported yet: "
+                    "the Helm SDK binding takes no CA file",
+                    Location(field=f"data.{key}"),
+                )
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            if value is None:
+                return None
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"the Secret's {key} is not UTF-8 text", Location(field=f"data.{key}")
+                ) from None
+
+        return cls(username=text("username"), password=text("password"))
+
+    @property
+    def has_login(self) -> bool:
+        return self.username is not None or self.password is not None
+
+    def redact(self, text: str) -> str:
+        """``text`` with the password and any ``user:password@`` in URLs masked."""
+        text = re.sub(r"//[^/@\s]*:[^/@\s]*@", "//***@", text)
+        return text.replace(self.password, "***") if self.password else text
+
+    def __repr__(self) -> str:
+        password = None if self.password is None else "<hidden>"
+        return (
+            f"RepoAuth(username={self.username!r}, password={password}, "
+            f"ca_file={self.ca_file!r}, insecure_skip_tls_verify={self.insecure_skip_tls_verify})"
+        )
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _refuse_ca(auth: RepoAuth, url: str) -> None:
+    if auth.ca_file is not None:
+        raise SourceError(
+            f"cannot fetch from {_safe_url(url)} trusting the CA in {auth.ca_file}: "
+            "the Helm SDK binding takes no CA file"
+        )
+
+
+# --- the cache -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartArtifact:
+    """A packaged chart in the cache; ``digest`` is the ``sha256:<hex>`` of the archive."""
+
+    name: str
+    version: str
+    revision: str
+    digest: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class _OciEntry:
+    name: str
+    version: str
+    digest: str
+
+
+class ChartCache:
+    """Chart archives on disk, addressed by their content.
+
+    Layout under ``root``::
+
+        charts/sha256-<hex>.tgz        one archive, never modified once written
+        charts/oci/sha256-<hex>.json   the archive an OCI manifest holds (name, version)
+        charts/tmp/                    downloads in progress and per-call registry logins
+
+    Files land by rename, so concurrent calls never see half an archive.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._charts = self.root / "charts"
+
+    def path_for(self, digest: str) -> Path:
+        """Where the archive with ``digest`` (``sha256:<hex>``) is kept."""
+        if not _DIGEST.fullmatch(digest):
+            raise ValueError(f"{digest!r} is not a sha256 digest")
+        return self._charts / f"{digest.replace(':', '-')}.tgz"
+
+    def find(self, digest: str) -> Path | None:
+        """The archive with ``digest`` if the cache holds it."""
+        path = self.path_for(digest)
+        return path if path.is_file() else None
+
+    def store(self, archive: Path, digest: str) -> Path:
+        """Move ``archive``, whose digest the caller has checked, into the cache."""
+        path = self.path_for(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(archive, path)
+        return path
+
+    @contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """A private directory for one call, removed afterwards."""
+        parent = self._charts / "tmp"
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=parent) as name:
+            yield Path(name)
+
+    def _oci_record(self, manifest: str) -> Path:
+        return self._charts / "oci" / f"{manifest.replace(':', '-')}.json"
+
+    def _find_oci(self, manifest: str, *, revision: str) -> ChartArtifact | None:
+        # A record that cannot be read, or whose archive is gone, is as good as none.
+        try:
+            entry = _OciEntry(**json.loads(self._oci_record(manifest).read_text()))
+            path = self.find(entry.digest)
+        except (OSError, ValueError, TypeError):
+            return None
+        if path is None:
+            return None
+        return ChartArtifact(entry.name, entry.version, revision, entry.digest, path)
+
+    def _remember_oci(self, manifest: str, entry: _OciEntry) -> None:
+        record = self._oci_record(manifest)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=record.parent, delete=False) as out:
+            json.dump({"name": entry.name, "version": entry.version, "digest": entry.digest}, out)
+        os.replace(out.name, record)
+
+
+def _only_archive(directory: Path, source: str) -> Path:
+    archives = sorted(directory.glob("*.tgz"))
+    if len(archives) != 1:
+        raise SourceError(f"pulling {source} gave {len(archives)} chart archives, expected one")
+    return archives[0]
+
+
+# --- HTTP chart repositories ---------------------------------------------------------------
+
+
+def fetch_index(url: str, *, auth: RepoAuth | None = None) -> dict[str, Any]:
+    """The parsed ``index.yaml`` of the chart repository at ``url``."""
+    auth = auth or RepoAuth()
+    _refuse_ca(auth, url)
+    try:
+        index = helm_python.repo_index(
+            url,
+            username=auth.username,
+            password=auth.password,
+            insecure_skip_tls_verify=auth.insecure_skip_tls_verify,
+        )
+    except helm_python.HelmError as err:
+        # Not chained: Helm's own text may carry what was just redacted.
+        raise SourceError(
+            f"cannot read the chart repository index of {_safe_url(url)}: {auth.redact(str(err))}"
+        ) from None
+    entries = index.get("entries") or {}
+    if not isinstance(entries, dict):
+        raise SourceError(f"the index of {_safe_url(url)} has no map of entries")
+    index["entries"] = entries
+    return index
+
+
+def resolve_http_chart(
+    repo_url: str,
+    chart: str,
+    constraint: str | None,
+    *,
+    cache: ChartCache,
+    auth: RepoAuth | None = None,
+    pass_credentials: bool = False,
+) -> ChartArtifact:
+    """The newest version of ``chart`` in ``repo_url`` matching ``constraint``, in the cache.
+
+    Credentials go to the host of ``repo_url`` only, unless ``pass_credentials`` (Flux's
+    ``spec.passCredentials``) allows sending them to where the index points.
+    """
+    auth = auth or RepoAuth()
+    where = _safe_url(repo_url)
+    entries: dict[str, Any] = fetch_index(repo_url, auth=auth)["entries"]
+    listed = entries.get(chart) or []
+    if not listed:
+        names = sorted(entries)
+        held = ", ".join(names[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
+        raise ChartNotFoundError(
+            f"chart {chart!r} (version {_shown(constraint)}) not found in {where}; "
+            f"charts there: {held or 'none'}"
+        )
+    by_version: dict[str, dict[str, Any]] = {}
+    for entry in listed:
+        by_version.setdefault(str(entry.get("version")), entry)
+    chosen = select_version(by_version, constraint)
+    if chosen is None:
+        raise ChartNotFoundError(
+            f"no version of chart {chart!r} in {where} matches {_shown(constraint)}; "
+            f"newest available: {', '.join(_newest(by_version)) or 'none'}"
+        )
+    entry = by_version[chosen]
+    expected = _index_digest(entry, chart, chosen, where)
+    if expected and (cached := cache.find(expected)):
+        return ChartArtifact(chart, chosen, chosen, expected, cached)
+
+    chart_url = _chart_url(repo_url, entry, chart, chosen)
+    trusted = pass_credentials or _origin(chart_url) == _origin(repo_url)
+    with cache.scratch() as scratch:
+        try:
+            helm_python.pull(
+                chart_url,
+                destination=scratch,
+                username=auth.username if trusted else None,
+                password=auth.password if trusted else None,
+                insecure_skip_tls_verify=auth.insecure_skip_tls_verify,
+            )
+        except helm_python.HelmError as err:
+            raise SourceError(
+                f"cannot download chart {chart} {chosen} from {_safe_url(chart_url)}: "
+                f"{auth.redact(str(err))}"
+            ) from None
+        archive = _only_archive(scratch, _safe_url(chart_url))
+        digest = helm_python.digest(archive)
+        if expected and digest != expected:
+            raise SourceError(
+                f"chart {chart} {chosen} from {_safe_url(chart_url)} has digest {digest}, "
+                f"but the index of {where} lists {expected}"
+            )
+        path = cache.store(archive, digest)
+    return ChartArtifact(chart, chosen, chosen, digest, path)
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+def _shown(constraint: str | None) -> str:
+    return repr(constraint) if constraint and constraint.strip() else "latest stable"
+
+
+def _index_digest(entry: Mapping[str, Any], chart: str, version: str, where: str) -> str | None:
+    listed = str(entry.get("digest") or "")
+    if not listed:
+        return None
+    digest = listed if listed.startswith("sha256:") else f"sha256:{listed}"
+    if not _DIGEST.fullmatch(digest):
+        raise SourceError(f"the index of {where} lists a malformed digest for {chart} {version}")
+    return digest
+
+
+def _chart_url(repo_url: str, entry: Mapping[str, Any], chart: str, version: str) -> str:
+    urls = entry.get("urls") or []
+    if not urls:
+        raise SourceError(f"the index of {_safe_url(repo_url)} lists no URL for {chart} {version}")
+    # Relative URLs are relative to the repository, which Helm treats as a directory.
+    return urljoin(repo_url.rstrip("/") + "/", str(urls[0]))
+
+
+# --- OCI registries ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _OciRef:
+    url: str
+    host: str
+
+    @classmethod
+    def parse(cls, url: str) -> _OciRef:
+        parts = urlsplit(url)
+        path = parts.path.strip("/")
+        if parts.scheme != "oci" or not parts.netloc or not path:
+            raise InputError(f"{url!r} is not an OCI chart URL (oci://<host>/<path>/<chart>)")
+        if "@" in parts.netloc or "@" in path or ":" in path.rsplit("/", 1)[-1]:
+            raise InputError(
+                f"{url!r} must name the repository only; give the tag, semver or digest apart"
+            )
+        return cls(url=f"oci://{parts.netloc}/{path}", host=parts.netloc)
+
+
+def resolve_oci_chart(
+    url: str,
+    *,
+    tag: str | None = None,
+    semver: str | None = None,
+    digest: str | None = None,
+    cache: ChartCache,
+    auth: RepoAuth | None = None,
+    plain_http: bool = False,
+    layer_selector_media_type: str | None = None,
+) -> ChartArtifact:
+    """The chart at ``url`` (``oci://host[:port]/path/name``) that the reference picks."""
+    ref = _OciRef.parse(url)
+    auth = auth or RepoAuth()
+    _refuse_ca(auth, ref.url)
+    if layer_selector_media_type not in (None, HELM_CHART_LAYER):
+        raise SourceError(
+            f"layer media type {layer_selector_media_type!r} of {ref.url} cannot be used as a "
+            f"chart; only {HELM_CHART_LAYER} can",
+            Location(field="spec.layerSelector.mediaType"),
+        )
+    if digest:
+        if not _DIGEST.fullmatch(digest):
+            raise InputError(
+                f"{digest!r} is not a sha256 digest", Location(field="spec.ref.digest")
+            )
+        # A pinned digest already in the cache needs no registry at all.
+        if (cached := cache._find_oci(digest, revision=digest)) is not None:
+            return cached
+    with cache.scratch() as scratch, _registry(ref, auth, plain_http, scratch) as client:
+        if digest:
+            manifest, revision = digest, digest
+        else:
+            if semver:
+                tags = _tags(client, ref, auth, f"semver {semver!r}")
+                chosen = select_version(tags, semver)
+                if chosen is None:
+                    raise ChartNotFoundError(
+                        f"no tag of {ref.url} matches semver {semver!r}; newest available: "
+                        f"{', '.join(_newest(tags)) or 'none'}"
+                    )
+            else:
+                chosen = tag or DEFAULT_OCI_TAG
+            manifest = _resolve(client, ref, chosen, auth)
+            revision = f"{chosen}@{manifest}"
+
+        if (cached := cache._find_oci(manifest, revision=revision)) is not None:
+            return cached
+
+        pulled = scratch / "pull"
+        pulled.mkdir()
+        try:
+            client.pull(
+                f"{ref.url}@{manifest}",
+                destination=pulled,
+                plain_http=plain_http,
+                insecure_skip_tls_verify=auth.insecure_skip_tls_verify,
+            )
+        except helm_python.HelmError as err:
+            raise _registry_failure(err, client, ref, f"digest {manifest}", auth) from None
+        archive = _only_archive(pulled, f"{ref.url}@{manifest}")
+        entry = _identify(archive, ref.url)
+        path = cache.store(archive, entry.digest)
+        cache._remember_oci(manifest, entry)
+    return ChartArtifact(entry.name, entry.version, revision, entry.digest, path)
+
+
+@contextmanager
+def _registry(
+    ref: _OciRef, auth: RepoAuth, plain_http: bool, scratch: Path
+) -> Iterator[helm_python.RegistryClient]:
+    # A login file of our own for each call, so Helm's under $HOME is never consulted and
+    # credentials never outlive the call.
+    with helm_python.RegistryClient(
+        plain_http=plain_http, credentials_file=scratch / "registry.json"
+    ) as client:
+        if auth.has_login:
+            try:
+                client.login(
+                    ref.host,
+                    auth.username or "",
+                    auth.password or "",
+                    insecure=auth.insecure_skip_tls_verify,
+                    plain_http=plain_http,
+                )
+            except helm_python.HelmError as err:
+                raise SourceError(
+                    f"cannot log in to {ref.host} for {ref.url}: {auth.redact(str(err))}"
+                ) from None
+        yield client
+
+
+def _tags(
+    client: helm_python.RegistryClient, ref: _OciRef, auth: RepoAuth, wanted: str
+) -> list[str]:
+    try:
+        return client.tags(ref.url)
+    except helm_python.HelmError as err:
+        raise _registry_failure(err, client, ref, wanted, auth, list_tags=False) from None
+
+
+def _resolve(client: helm_python.RegistryClient, ref: _OciRef, tag: str, auth: RepoAuth) -> str:
+    # OCI tags cannot hold "+"; Helm pushes build metadata as "_".
+    try:
+        described = client.resolve(f"{ref.url}:{tag.replace('+', '_')}")
+    except helm_python.HelmError as err:
+        raise _registry_failure(err, client, ref, f"tag {tag!r}", auth) from None
+    manifest = str(described.get("digest", ""))
+    if not _DIGEST.fullmatch(manifest):
+        raise SourceError(f"{ref.url}:{tag} resolved to an unusable digest {manifest!r}")
+    return manifest
+
+
+def _registry_failure(
+    err: helm_python.HelmError,
+    client: helm_python.RegistryClient,
+    ref: _OciRef,
+    wanted: str,
+    auth: RepoAuth,
+    *,
+    list_tags: bool = True,
+) -> SourceError:
+    # The binding reports every registry failure with one error class, so a missing
+    # reference is told from an unreachable registry by the registry's own words.
+    detail = auth.redact(str(err))
+    if not _REGISTRY_NOT_FOUND.search(detail):
+        return SourceError(f"cannot fetch {wanted} from {ref.url}: {detail}")
+    if not list_tags:
+        return ChartNotFoundError(f"no chart at {ref.url} (looked for {wanted})")
+    try:
+        available = ", ".join(_newest(client.tags(ref.url))) or "none"
+    except helm_python.HelmError:
+        available = "unknown (the tags cannot be listed)"
+    return ChartNotFoundError(f"{wanted} not found at {ref.url}; newest available: {available}")
+
+
+def _identify(archive: Path, source: str) -> _OciEntry:
+    try:
+        with helm_python.Chart.load(archive) as chart:
+            metadata = chart.metadata
+    except helm_python.HelmError as err:
+        raise SourceError(f"{source} does not hold a Helm chart: {err}") from None
+    return _OciEntry(
+        name=str(metadata.get("name", "")),
+        version=str(metadata.get("version", "")),
+        digest=helm_python.digest(archive),
+    )
