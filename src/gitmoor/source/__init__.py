@@ -1,0 +1,1 @@
+"""Sources: Git repositories and the artifact store that keeps what they give."""
