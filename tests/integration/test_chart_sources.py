@@ -7,8 +7,14 @@ from pathlib import Path
 
 import helm_python
 import pytest
-from chart_servers import ChartRepoServer, RegistryServer, bcrypt_hasher, free_port, make_chart
 
+from gitmoor.demo.servers import (
+    ChartRepoServer,
+    RegistryServer,
+    bcrypt_hasher,
+    free_port,
+    make_chart,
+)
 from gitmoor.errors import ChartNotFoundError, InputError, SourceError
 from gitmoor.source.charts import (
     HELM_CHART_LAYER,

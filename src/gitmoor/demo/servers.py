@@ -1,4 +1,4 @@
-"""Real chart servers for tests: Debian's docker-registry and an HTTP chart repository.
+"""Real chart servers: Debian's docker-registry and an HTTP chart repository.
 
 Both bind 127.0.0.1 on a free port, keep everything in a directory the caller owns, and
 are context managers::

@@ -1,0 +1,1 @@
+"""The command-line interface, in the spirit of the flux CLI."""

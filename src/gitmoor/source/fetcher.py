@@ -1,0 +1,100 @@
+"""Fetching what Flux source objects point at, for builds outside a cluster.
+
+The one place that turns GitRepository, HelmRepository and OCIRepository specs into
+calls to the Git and chart fetchers, with a cache directory shared between runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
+from gitmoor.render.repository import ChartSource, SourceTree
+from gitmoor.source.artifacts import ArtifactStore
+from gitmoor.source.charts import ChartCache, RepoAuth, resolve_http_chart, resolve_oci_chart
+from gitmoor.source.git import GitAuth, GitRef, fetch_git
+
+SecretLookup = Callable[[str, str], Mapping[str, bytes] | None]
+"""(namespace, name) of a Secret → its decoded data, or None when it is not known."""
+
+
+def git_ref(repository: GitRepository) -> GitRef:
+    ref = repository.spec.ref
+    if ref is None:
+        return GitRef(branch="master")  # Flux's default when spec.ref is absent
+    return GitRef(
+        branch=ref.branch, tag=ref.tag, semver=ref.semver, commit=ref.commit, name=ref.name
+    )
+
+
+class Fetcher:
+    """Implements :class:`gitmoor.render.repository.Sources` against real servers."""
+
+    def __init__(self, cache_dir: Path, secrets: SecretLookup | None = None) -> None:
+        self.store = ArtifactStore(cache_dir)
+        self.charts = ChartCache(cache_dir)
+        self._secrets = secrets or (lambda namespace, name: None)
+        self._resolved: dict[tuple[str, ...], ChartSource] = {}
+
+    def git(self, repository: GitRepository) -> SourceTree:
+        auth = None
+        if repository.spec.secret_ref is not None:
+            data = self._secrets(repository.namespace, repository.spec.secret_ref.name)
+            auth = GitAuth.from_secret_data(data) if data is not None else None
+        artifact = fetch_git(
+            repository.spec.url,
+            git_ref(repository),
+            store=self.store,
+            auth=auth,
+            ignore=repository.spec.ignore,
+        )
+        return SourceTree(revision=artifact.revision, path=artifact.path)
+
+    def _repo_auth(self, namespace: str, secret: str | None) -> RepoAuth | None:
+        data = self._secrets(namespace, secret) if secret else None
+        return RepoAuth.from_secret_data(data) if data is not None else None
+
+    def helm_chart(
+        self, repository: HelmRepository, chart: str, version: str | None
+    ) -> ChartSource:
+        key = ("helm", repository.spec.url, chart, version or "")
+        if key not in self._resolved:
+            secret = repository.spec.secret_ref.name if repository.spec.secret_ref else None
+            auth = self._repo_auth(repository.namespace, secret)
+            if repository.spec.is_oci:
+                artifact = resolve_oci_chart(
+                    f"{repository.spec.url.rstrip('/')}/{chart}",
+                    semver=version or "*",  # Flux takes the newest stable tag
+                    cache=self.charts,
+                    auth=auth,
+                    plain_http=bool(repository.spec.insecure),
+                )
+            else:
+                artifact = resolve_http_chart(
+                    repository.spec.url, chart, version, cache=self.charts, auth=auth
+                )
+            # A HelmRelease's chart revision is the chart version, as helm-controller reports.
+            self._resolved[key] = ChartSource(revision=artifact.version, path=artifact.path)
+        return self._resolved[key]
+
+    def oci_chart(self, repository: OCIRepository) -> ChartSource:
+        spec = repository.spec
+        ref = spec.ref
+        key = ("oci", spec.url, repr(ref))
+        if key not in self._resolved:
+            secret = spec.secret_ref.name if spec.secret_ref else None
+            artifact = resolve_oci_chart(
+                spec.url,
+                tag=ref.tag if ref else None,
+                semver=ref.semver if ref else None,
+                digest=ref.digest if ref else None,
+                cache=self.charts,
+                auth=self._repo_auth(repository.namespace, secret),
+                plain_http=bool(spec.insecure),
+                layer_selector_media_type=spec.layer_selector.media_type
+                if spec.layer_selector
+                else None,
+            )
+            self._resolved[key] = ChartSource(revision=artifact.revision, path=artifact.path)
+        return self._resolved[key]
