@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "cert-manager.labels" -}}
 helm.sh/chart: {{ include "cert-manager.chart" . }}
 {{ include "cert-manager.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "cert-manager.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "cilium.labels" -}}
 helm.sh/chart: {{ include "cilium.chart" . }}
 {{ include "cilium.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "cilium.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "external-secrets.labels" -}}
 helm.sh/chart: {{ include "external-secrets.chart" . }}
 {{ include "external-secrets.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "external-secrets.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "graphiti.labels" -}}
 helm.sh/chart: {{ include "graphiti.chart" . }}
 {{ include "graphiti.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "graphiti.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

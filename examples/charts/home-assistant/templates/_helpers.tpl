@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "home-assistant.labels" -}}
 helm.sh/chart: {{ include "home-assistant.chart" . }}
 {{ include "home-assistant.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "home-assistant.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

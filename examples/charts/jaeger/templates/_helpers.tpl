@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "jaeger.labels" -}}
 helm.sh/chart: {{ include "jaeger.chart" . }}
 {{ include "jaeger.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "jaeger.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "keda.labels" -}}
 helm.sh/chart: {{ include "keda.chart" . }}
 {{ include "keda.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "keda.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "kube-prometheus-stack.labels" -}}
 helm.sh/chart: {{ include "kube-prometheus-stack.chart" . }}
 {{ include "kube-prometheus-stack.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "kube-prometheus-stack.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "llm-gateway.labels" -}}
 helm.sh/chart: {{ include "llm-gateway.chart" . }}
 {{ include "llm-gateway.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "llm-gateway.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

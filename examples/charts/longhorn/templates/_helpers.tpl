@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "longhorn.labels" -}}
 helm.sh/chart: {{ include "longhorn.chart" . }}
 {{ include "longhorn.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "longhorn.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "metallb.labels" -}}
 helm.sh/chart: {{ include "metallb.chart" . }}
 {{ include "metallb.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "metallb.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "openclaw.labels" -}}
 helm.sh/chart: {{ include "openclaw.chart" . }}
 {{ include "openclaw.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "openclaw.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

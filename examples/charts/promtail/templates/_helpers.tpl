@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "promtail.labels" -}}
 helm.sh/chart: {{ include "promtail.chart" . }}
 {{ include "promtail.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "promtail.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 

@@ -34,7 +34,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "vault.labels" -}}
 helm.sh/chart: {{ include "vault.chart" . }}
 {{ include "vault.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "vault.tag" . | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
