@@ -20,7 +20,7 @@ from typing import Any
 from gitmoor.api.kustomize import Kustomization, KustomizationSpec
 from gitmoor.api.meta import Image, Metadata
 from gitmoor.errors import Location, ManifestError, RenderError, SubstitutionError
-from gitmoor.manifests import KubeObject, dump, load
+from gitmoor.manifests import KubeObject, dump, load, load_all
 from gitmoor.render.kustomize_cli import kustomize_build
 from gitmoor.render.substitute import VariableLookup, resolve_variables, substitute_objects
 
@@ -68,6 +68,9 @@ def build_kustomization(
         try:
             objects = kustomize_build(work_dir)
         except RenderError as exc:
+            unreadable = _unreadable_manifest(work_root, work_dir, exc.message)
+            if unreadable is not None:
+                raise unreadable.at(object=ks.display) from None
             raise RenderError(
                 _relative_to(work_root, exc.message),
                 Location(file=build_dir.as_posix(), object=ks.display),
@@ -126,6 +129,23 @@ def _link_or_copy(source: str, destination: str) -> None:
         os.link(source, destination)
     except OSError:
         shutil.copy2(source, destination)
+
+
+def _unreadable_manifest(work_root: Path, work_dir: Path, message: str) -> ManifestError | None:
+    """The YAML file kustomize choked on, read again to name it by its path in the source.
+
+    kustomize names only the base name of a malformed file; a file with that name under
+    the build directory that does not parse is the one.
+    """
+    for file in sorted(work_dir.rglob("*.y*ml")):
+        if file.suffix not in (".yaml", ".yml") or file.name not in message:
+            continue
+        relative = file.relative_to(work_root).as_posix()
+        try:
+            load_all(file.read_text(errors="replace"), file=relative)
+        except ManifestError as exc:
+            return exc
+    return None
 
 
 def _relative_to(work_root: Path, message: str) -> str:
