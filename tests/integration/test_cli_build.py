@@ -320,3 +320,55 @@ def test_console_script_runs(settings: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "home-assistant/home-assistant" in done.stdout
+
+
+def test_git_repository_defined_in_the_repository_is_fetched(
+    repo: Repo, settings: Path, tmp_path: Path
+) -> None:
+    """A second GitRepository, declared in Git, feeds a Kustomization and a chart from a path."""
+    other = tmp_path / "platform-extras"
+    (other / "deploy").mkdir(parents=True)
+    (other / "deploy" / "config.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extras, namespace: flux-system}\n"
+        "data: {greeting: hello}\n"
+    )
+    shutil.copytree(Path(HOMELAB_DIR).parent / "charts" / "jaeger", other / "charts" / "jaeger")
+    git(other, "init", "-q", "-b", "main")
+    Repo(other).commit("extras")
+    (repo.path / "clusters/production/extras.yaml").write_text(f"""\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {{name: extras, namespace: flux-system}}
+spec: {{interval: 5m, url: "file://{other}", ref: {{branch: main}}}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {{name: extras, namespace: flux-system}}
+spec:
+  interval: 10m
+  prune: true
+  path: ./deploy
+  sourceRef: {{kind: GitRepository, name: extras}}
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {{name: tracing, namespace: flux-system}}
+spec:
+  interval: 10m
+  targetNamespace: monitoring
+  chart:
+    spec:
+      chart: ./charts/jaeger
+      sourceRef: {{kind: GitRepository, name: extras}}
+""")
+    result = build(repo.path, settings)
+    assert result.exit_code == 0, result.stderr
+    keys = {(k.kind, k.namespace, k.name) for k in map(key_of, load_all(result.stdout, file="-"))}
+    assert ("ConfigMap", "flux-system", "extras") in keys
+    # helm-controller names a release with a targetNamespace "<targetNamespace>-<name>".
+    assert any(
+        kind == "Deployment" and namespace == "monitoring" and "monitoring-tracing" in name
+        for kind, namespace, name in keys
+    ), sorted(keys)
+    summary = build(repo.path, settings, "--summary")
+    assert "main@sha1:" in summary.stdout
