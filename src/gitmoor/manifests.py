@@ -8,51 +8,108 @@ schemas are open; typed models live in :mod:`gitmoor.api`.
 
 from __future__ import annotations
 
-import io
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from ruamel.yaml import YAML
-from ruamel.yaml.constructor import SafeConstructor
-from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
-from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.constructor import SafeConstructor as RuamelSafeConstructor
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning
+from ruamel.yaml.error import YAMLError as RuamelYAMLError
 
 from gitmoor.errors import Location, ManifestError
 
 KubeObject = dict[str, Any]
 
-
-class _GoConstructor(SafeConstructor):
-    """Timestamps and ``=`` stay strings, as they do when Go turns YAML into JSON."""
-
-    def construct_yaml_str_plain(self, node: Any) -> str:
-        return str(self.construct_scalar(node))
+_STRING_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
 
 
-_GoConstructor.add_constructor(
-    "tag:yaml.org,2002:timestamp", _GoConstructor.construct_yaml_str_plain
-)
-_GoConstructor.add_constructor("tag:yaml.org,2002:value", _GoConstructor.construct_yaml_str_plain)
+# Reading is done by libyaml (PyYAML's C parser): rendering a repository parses every
+# object kustomize and Helm print, and a pure-Python parser made that most of the build
+# time. It reads YAML 1.1 as Go's yaml.v2 does when the API server turns YAML into JSON
+# (``yes`` is true, ``0755`` is octal). libyaml refuses an anchor defined twice, which Go
+# accepts; only for such a document is the slower ruamel parser used, in YAML 1.1 too.
 
 
-def _loader() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.Constructor = _GoConstructor
-    yaml.Resolver = VersionedResolver
-    yaml.allow_duplicate_keys = False
-    return yaml
+class _GoLoader(yaml.CSafeLoader):
+    """Timestamps and ``=`` stay strings; a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
-def _dumper() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    # keep kustomize's field order
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    yaml.width = 4096
-    yaml.allow_unicode = True
-    return yaml
+class _RuamelGoConstructor(RuamelSafeConstructor):
+    pass
+
+
+def _string(loader: _GoLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+for _tag in _STRING_TAGS:
+    _GoLoader.add_constructor(_tag, _string)
+    _RuamelGoConstructor.add_constructor(_tag, RuamelSafeConstructor.construct_scalar)
+
+
+class _Dumper(yaml.CSafeDumper):
+    """Multi-line strings as literal blocks, so diffs of scripts and configs read well."""
+
+
+def _represent_str(dumper: _Dumper, data: str) -> yaml.ScalarNode:
+    if "\n" in data and not any(line != line.rstrip() for line in data.splitlines()):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_str(data)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def _ruamel_load_all(text: str) -> list[Any]:
+    loader = YAML(typ="safe", pure=True)
+    loader.Constructor = _RuamelGoConstructor
+    loader.version = (1, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ReusedAnchorWarning)
+        return list(loader.load_all(text))
+
+
+def _problem(exc: yaml.MarkedYAMLError | MarkedYAMLError) -> str:
+    mark = exc.problem_mark
+    line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return f"invalid YAML{line}: {exc.problem or exc.context}"
+
+
+def _parse(text: str, *, file: str) -> list[Any]:
+    try:
+        return list(yaml.load_all(text, Loader=_GoLoader))
+    except yaml.composer.ComposerError as exc:
+        if "duplicate anchor" not in str(exc):
+            raise ManifestError(_problem(exc), Location(file=file)) from None
+    except yaml.MarkedYAMLError as exc:
+        raise ManifestError(_problem(exc), Location(file=file)) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"invalid YAML: {exc}", Location(file=file)) from None
+    try:
+        return _ruamel_load_all(text)
+    except MarkedYAMLError as exc:
+        raise ManifestError(_problem(exc), Location(file=file)) from None
+    except RuamelYAMLError as exc:
+        raise ManifestError(f"invalid YAML: {exc}", Location(file=file)) from None
 
 
 def load_all(text: str, *, file: str) -> list[KubeObject]:
@@ -61,19 +118,7 @@ def load_all(text: str, *, file: str) -> list[KubeObject]:
     Raises ManifestError naming the file, the document and the line.
     """
     documents: list[KubeObject] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ReusedAnchorWarning)
-        try:
-            loaded = list(_loader().load_all(text))
-        except MarkedYAMLError as exc:
-            mark = exc.problem_mark
-            line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            raise ManifestError(
-                f"invalid YAML{line}: {exc.problem or exc.context}", Location(file=file)
-            ) from None
-        except YAMLError as exc:
-            raise ManifestError(f"invalid YAML: {exc}", Location(file=file)) from None
-    for index, document in enumerate(loaded):
+    for index, document in enumerate(_parse(text, file=file)):
         if document is None:
             continue
         if not isinstance(document, dict):
@@ -87,25 +132,27 @@ def load_all(text: str, *, file: str) -> list[KubeObject]:
 
 def load(text: str, *, file: str) -> Any:
     """A single YAML document of any shape (values files, kustomization.yaml)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ReusedAnchorWarning)
-        try:
-            return _loader().load(text)
-        except YAMLError as exc:
-            raise ManifestError(f"invalid YAML: {exc}", Location(file=file)) from None
+    documents = _parse(text, file=file)
+    if len(documents) > 1:
+        raise ManifestError("expected one YAML document, found several", Location(file=file))
+    return documents[0] if documents else None
 
 
 def dump_all(objects: Iterable[Mapping[str, Any]]) -> str:
     """A YAML stream, documents separated by ``---``, fields in their given order."""
-    stream = io.StringIO()
-    _dumper().dump_all([_plain(obj) for obj in objects], stream)
-    return stream.getvalue()
+    return yaml.dump_all(
+        [_plain(obj) for obj in objects],
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,
+        explicit_start=False,
+    )
 
 
 def dump(obj: Any) -> str:
-    stream = io.StringIO()
-    _dumper().dump(_plain(obj), stream)
-    return stream.getvalue()
+    return dump_all([obj])
 
 
 def _plain(value: Any) -> Any:

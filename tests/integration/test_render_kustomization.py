@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gitmoor.api.kustomize import Kustomization
-from gitmoor.errors import RenderError, SubstitutionError
+from gitmoor.errors import ManifestError, RenderError, SubstitutionError
 from gitmoor.manifests import KubeObject
 from gitmoor.render.kustomization import build_kustomization
 
@@ -480,13 +480,13 @@ def test_broken_yaml_in_a_resource_names_the_file(tmp_path: Path) -> None:
             "apps/sub/broken.yaml": "kind: ConfigMap\nmetadata:\n  name: [unclosed\n",
         },
     )
-    with pytest.raises(RenderError) as caught:
+    with pytest.raises(ManifestError) as caught:
         build(tmp_path, kustomization(path="apps"))
     error = caught.value
-    assert "sub/broken.yaml" in error.message
-    assert "gitmoor-kustomize-" not in error.message  # the temporary copy is not mentioned
+    assert "gitmoor-kustomize-" not in str(error)  # the temporary copy is not mentioned
+    assert "line 4" in error.message
     assert error.location.object == KS
-    assert error.location.file == "apps"
+    assert error.location.file == "apps/sub/broken.yaml"
 
 
 def test_the_source_is_unchanged_by_builds_that_edit_or_generate_kustomization_files(
