@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import posixpath
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -126,19 +128,26 @@ def _implicit_kustomization(path: str) -> Kustomization:
 
 
 class _Index:
-    """Objects rendered so far, searchable by kind, namespace and name."""
+    """Objects rendered so far, by kind, namespace and name. Written between rounds only."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str, str], KubeObject] = {}
-        self.misses: list[tuple[str, str, str]] = []
 
     def add(self, objects: Iterable[KubeObject]) -> None:
         for obj in objects:
             key = key_of(obj)
             self.objects[(key.kind, key.namespace, key.name)] = obj
 
+
+@dataclass
+class _Reads:
+    """One unit's reads of the index; what it looked for and did not find makes it wait."""
+
+    index: _Index
+    misses: list[tuple[str, str, str]] = field(default_factory=list)
+
     def get(self, kind: str, namespace: str, name: str) -> KubeObject | None:
-        found = self.objects.get((kind, namespace, name))
+        found = self.index.objects.get((kind, namespace, name))
         if found is None:
             self.misses.append((kind, namespace, name))
         return found
@@ -177,6 +186,8 @@ class _Builder:
     ) -> None:
         self.root = root
         self.revision = revision
+        # kustomize runs as a process and Helm renders outside the GIL, so threads overlap.
+        self.workers = min(8, 2 * (os.cpu_count() or 1))
         self.path = _normal_path(path)
         self.sources = sources
         self.local_sources = dict(local_sources)
@@ -185,7 +196,6 @@ class _Builder:
         self.index.add(cluster_objects)
         self.units: dict[NodeId, Unit] = {}
         self.errors: list[GitmoorError] = []
-        self._git_cache: dict[tuple[str, str], SourceTree] = {}
 
     # --- the walk -------------------------------------------------------------------
 
@@ -193,7 +203,7 @@ class _Builder:
         start = _implicit_kustomization(self.path)
         root_objects: list[KubeObject] = []
         try:
-            root_objects = self._kustomize(start, self.root)
+            root_objects = self._kustomize(start, self.root, _Reads(self.index))
         except GitmoorError as exc:
             self.errors.append(exc)
         root = self._claim_root(root_objects)
@@ -261,31 +271,39 @@ class _Builder:
             pending[unit.id] = unit
 
     def _drain(self, pending: dict[NodeId, Unit]) -> None:
-        """Render until nothing new appears; a unit that needs something not yet seen
-        (a source, a ConfigMap) waits for a later round, and the last round reports it."""
+        """Render until nothing new appears, a round at a time, the units of a round in
+        parallel (kustomize runs as a process, Helm renders outside the GIL).
+
+        A unit that needs something not yet seen (a source, a ConfigMap) waits for a
+        later round; once a round makes no progress, the next one reports what is missing.
+        """
         final = False
-        while pending:
-            progressed = False
-            for unit_id in sorted(pending):
-                unit = pending[unit_id]
-                self.index.misses.clear()
-                try:
-                    unit.objects = self._render(unit)
-                except GitmoorError as exc:
-                    if self.index.misses and not final:
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            while pending:
+                batch = [pending[unit_id] for unit_id in sorted(pending)]
+                attempts = list(pool.map(self._attempt, batch))
+                progressed = False
+                for unit, (objects, error, reads) in zip(batch, attempts, strict=True):
+                    if reads.misses and not final:
                         continue
-                    unit.error = exc.at(file=unit.file, object=str(unit.id))
-                    self.errors.append(unit.error)
-                else:
-                    if self.index.misses and not final:
-                        unit.objects = []
-                        continue
-                    self.index.add(unit.objects)
-                del pending[unit_id]
-                self.units[unit_id] = unit
-                progressed = True
-                self._discover(unit.objects, unit_id, pending, file=str(unit_id))
-            final = not progressed
+                    if error is not None:
+                        unit.error = error.at(file=unit.file, object=str(unit.id))
+                        self.errors.append(unit.error)
+                    else:
+                        unit.objects = objects
+                        self.index.add(objects)
+                    del pending[unit.id]
+                    self.units[unit.id] = unit
+                    progressed = True
+                    self._discover(unit.objects, unit.id, pending, file=str(unit.id))
+                final = not progressed
+
+    def _attempt(self, unit: Unit) -> tuple[list[KubeObject], GitmoorError | None, _Reads]:
+        reads = _Reads(self.index)
+        try:
+            return self._render(unit, reads), None, reads
+        except GitmoorError as exc:
+            return [], exc, reads
 
     def _order(self) -> list[list[NodeId]]:
         nodes = [
@@ -300,54 +318,49 @@ class _Builder:
 
     # --- one unit ---------------------------------------------------------------------
 
-    def _render(self, unit: Unit) -> list[KubeObject]:
+    def _render(self, unit: Unit, reads: _Reads) -> list[KubeObject]:
         if isinstance(unit.resource, Kustomization):
-            tree = self._source_tree(unit.resource)
+            tree = self._source_tree(unit.resource, reads)
             unit.revision = tree.revision
-            return self._kustomize(unit.resource, tree.path)
-        chart = self._chart(unit.resource)
+            return self._kustomize(unit.resource, tree.path, reads)
+        chart = self._chart(unit.resource, reads)
         unit.revision = chart.revision
-        rendered = render_release(
-            unit.resource, chart.path, lookup=self.index.data, crds=self._crds()
-        )
+        rendered = render_release(unit.resource, chart.path, lookup=reads.data, crds=self._crds())
         return [*rendered.crds, *rendered.objects]
 
-    def _kustomize(self, ks: Kustomization, tree: Path) -> list[KubeObject]:
+    def _kustomize(self, ks: Kustomization, tree: Path, reads: _Reads) -> list[KubeObject]:
         namespace = ks.namespace
 
         def lookup(kind: str, name: str) -> Mapping[str, str] | None:
-            return self.index.data(kind, namespace, name)
+            return reads.data(kind, namespace, name)
 
         return build_kustomization(tree, ks, lookup=lookup, strict=self.strict)
 
-    def _source_tree(self, ks: Kustomization) -> SourceTree:
+    def _source_tree(self, ks: Kustomization, reads: _Reads) -> SourceTree:
         ref = ks.spec.source_ref
-        namespace = ref.namespace or ks.namespace
-        key = (namespace, ref.name)
         where = Location(object=f"Kustomization {ks.namespace}/{ks.name}", field="spec.sourceRef")
         if ref.kind != "GitRepository":
             raise RenderError(
                 f"sourceRef kind {ref.kind} is not supported by gitmoor build yet", where
             )
+        return self._git(reads, ref.namespace or ks.namespace, ref.name, where)
+
+    def _git(self, reads: _Reads, namespace: str, name: str, where: Location) -> SourceTree:
+        """A GitRepository's tree: the local directory standing in for it, or a fetch."""
+        key = (namespace, name)
         if key in self.local_sources:
-            return self._local(key)
-        if key not in self._git_cache:
-            repository = self._find(GitRepository, namespace, ref.name, where)
-            self._git_cache[key] = self.sources.git(repository)
-        return self._git_cache[key]
+            path = self.local_sources[key]
+            return SourceTree(self.revision if path == self.root else "local", path)
+        return self.sources.git(self._find(reads, GitRepository, namespace, name, where))
 
-    def _local(self, key: tuple[str, str]) -> SourceTree:
-        path = self.local_sources[key]
-        return SourceTree(self.revision if path == self.root else "local", path)
-
-    def _chart(self, hr: HelmRelease) -> ChartSource:
+    def _chart(self, hr: HelmRelease, reads: _Reads) -> ChartSource:
         where = Location(object=f"HelmRelease {hr.namespace}/{hr.name}")
         if hr.spec.chart_ref is not None:
             ref = hr.spec.chart_ref
             at = Location(object=where.object, field="spec.chartRef")
             if ref.kind != "OCIRepository":
                 raise RenderError(f"chartRef kind {ref.kind} is not supported yet", at)
-            oci = self._find(OCIRepository, ref.namespace or hr.namespace, ref.name, at)
+            oci = self._find(reads, OCIRepository, ref.namespace or hr.namespace, ref.name, at)
             return self.sources.oci_chart(oci)
         if hr.spec.chart is None:
             raise RenderError(
@@ -358,14 +371,10 @@ class _Builder:
         namespace = ref.namespace or hr.namespace
         at = Location(object=where.object, field="spec.chart.spec.sourceRef")
         if ref.kind == "HelmRepository":
-            repository = self._find(HelmRepository, namespace, ref.name, at)
+            repository = self._find(reads, HelmRepository, namespace, ref.name, at)
             return self.sources.helm_chart(repository, spec.chart, spec.version)
         if ref.kind == "GitRepository":
-            key = (namespace, ref.name)
-            if key in self.local_sources:
-                tree = self._local(key)
-            else:
-                tree = self.sources.git(self._find(GitRepository, namespace, ref.name, at))
+            tree = self._git(reads, namespace, ref.name, at)
             chart_dir = (tree.path / spec.chart).resolve()
             if not chart_dir.is_relative_to(tree.path.resolve()) or not chart_dir.is_dir():
                 raise RenderError(
@@ -376,8 +385,8 @@ class _Builder:
             return ChartSource(revision=tree.revision, path=chart_dir)
         raise RenderError(f"sourceRef kind {ref.kind} is not supported", at)
 
-    def _find(self, model: type[R], namespace: str, name: str, where: Location) -> R:
-        obj = self.index.get(model.KIND, namespace, name)
+    def _find(self, reads: _Reads, model: type[R], namespace: str, name: str, where: Location) -> R:
+        obj = reads.get(model.KIND, namespace, name)
         if obj is None:
             raise InputError(
                 f"refers to {model.KIND} {namespace}/{name}, which does not exist", where

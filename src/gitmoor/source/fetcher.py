@@ -6,6 +6,7 @@ calls to the Git and chart fetchers, with a cache directory shared between runs.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -29,27 +30,49 @@ def git_ref(repository: GitRepository) -> GitRef:
 
 
 class Fetcher:
-    """Implements :class:`gitmoor.render.repository.Sources` against real servers."""
+    """Implements :class:`gitmoor.render.repository.Sources` against real servers.
+
+    Each source is fetched once per Fetcher, however many units ask for it and from
+    however many threads; a second asker waits for the first fetch and shares it.
+    """
 
     def __init__(self, cache_dir: Path, secrets: SecretLookup | None = None) -> None:
         self.store = ArtifactStore(cache_dir)
         self.charts = ChartCache(cache_dir)
         self._secrets = secrets or (lambda namespace, name: None)
-        self._resolved: dict[tuple[str, ...], ChartSource] = {}
+        self._fetched: dict[tuple[str, ...], SourceTree | ChartSource] = {}
+        self._locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _once(
+        self, key: tuple[str, ...], fetch: Callable[[], SourceTree | ChartSource]
+    ) -> SourceTree | ChartSource:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._fetched:
+                self._fetched[key] = fetch()
+            return self._fetched[key]
 
     def git(self, repository: GitRepository) -> SourceTree:
-        auth = None
-        if repository.spec.secret_ref is not None:
-            data = self._secrets(repository.namespace, repository.spec.secret_ref.name)
-            auth = GitAuth.from_secret_data(data) if data is not None else None
-        artifact = fetch_git(
-            repository.spec.url,
-            git_ref(repository),
-            store=self.store,
-            auth=auth,
-            ignore=repository.spec.ignore,
-        )
-        return SourceTree(revision=artifact.revision, path=artifact.path)
+        def fetch() -> SourceTree:
+            auth = None
+            if repository.spec.secret_ref is not None:
+                data = self._secrets(repository.namespace, repository.spec.secret_ref.name)
+                auth = GitAuth.from_secret_data(data) if data is not None else None
+            artifact = fetch_git(
+                repository.spec.url,
+                git_ref(repository),
+                store=self.store,
+                auth=auth,
+                ignore=repository.spec.ignore,
+            )
+            return SourceTree(revision=artifact.revision, path=artifact.path)
+
+        key = ("git", repository.spec.url, repr(git_ref(repository)), repository.spec.ignore or "")
+        tree = self._once(key, fetch)
+        assert isinstance(tree, SourceTree)
+        return tree
 
     def _repo_auth(self, namespace: str, secret: str | None) -> RepoAuth | None:
         data = self._secrets(namespace, secret) if secret else None
@@ -58,43 +81,52 @@ class Fetcher:
     def helm_chart(
         self, repository: HelmRepository, chart: str, version: str | None
     ) -> ChartSource:
-        key = ("helm", repository.spec.url, chart, version or "")
-        if key not in self._resolved:
-            secret = repository.spec.secret_ref.name if repository.spec.secret_ref else None
-            auth = self._repo_auth(repository.namespace, secret)
-            if repository.spec.is_oci:
+        spec = repository.spec
+
+        def fetch() -> ChartSource:
+            auth = self._repo_auth(
+                repository.namespace, spec.secret_ref.name if spec.secret_ref else None
+            )
+            if spec.is_oci:
                 artifact = resolve_oci_chart(
-                    f"{repository.spec.url.rstrip('/')}/{chart}",
+                    f"{spec.url.rstrip('/')}/{chart}",
                     semver=version or "*",  # Flux takes the newest stable tag
                     cache=self.charts,
                     auth=auth,
-                    plain_http=bool(repository.spec.insecure),
+                    plain_http=bool(spec.insecure),
                 )
             else:
                 artifact = resolve_http_chart(
-                    repository.spec.url, chart, version, cache=self.charts, auth=auth
+                    spec.url, chart, version, cache=self.charts, auth=auth
                 )
             # A HelmRelease's chart revision is the chart version, as helm-controller reports.
-            self._resolved[key] = ChartSource(revision=artifact.version, path=artifact.path)
-        return self._resolved[key]
+            return ChartSource(revision=artifact.version, path=artifact.path)
+
+        source = self._once(("helm", spec.url, chart, version or ""), fetch)
+        assert isinstance(source, ChartSource)
+        return source
 
     def oci_chart(self, repository: OCIRepository) -> ChartSource:
         spec = repository.spec
         ref = spec.ref
-        key = ("oci", spec.url, repr(ref))
-        if key not in self._resolved:
-            secret = spec.secret_ref.name if spec.secret_ref else None
+
+        def fetch() -> ChartSource:
             artifact = resolve_oci_chart(
                 spec.url,
                 tag=ref.tag if ref else None,
                 semver=ref.semver if ref else None,
                 digest=ref.digest if ref else None,
                 cache=self.charts,
-                auth=self._repo_auth(repository.namespace, secret),
+                auth=self._repo_auth(
+                    repository.namespace, spec.secret_ref.name if spec.secret_ref else None
+                ),
                 plain_http=bool(spec.insecure),
                 layer_selector_media_type=spec.layer_selector.media_type
                 if spec.layer_selector
                 else None,
             )
-            self._resolved[key] = ChartSource(revision=artifact.revision, path=artifact.path)
-        return self._resolved[key]
+            return ChartSource(revision=artifact.revision, path=artifact.path)
+
+        source = self._once(("oci", spec.url, repr(ref)), fetch)
+        assert isinstance(source, ChartSource)
+        return source
