@@ -8,6 +8,7 @@ schemas are open; typed models live in :mod:`gitmoor.api`.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -70,8 +71,15 @@ class _Dumper(yaml.CSafeDumper):
     """Multi-line strings as literal blocks, so diffs of scripts and configs read well."""
 
 
+# Writing follows the same rules, so text that postBuild substitution works on is quoted
+# where YAML 1.1 would read it as something else (``'yes'``, ``'0755'``), plain elsewhere.
+# Go's yaml.v3 (kustomize's emitter) refuses a block scalar for text with a space before a
+# line break, a trailing space or a non-printable character (tab included).
+_NOT_BLOCK = re.compile(r" \n| $|[^\n\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _represent_str(dumper: _Dumper, data: str) -> yaml.ScalarNode:
-    if "\n" in data and not any(line != line.rstrip() for line in data.splitlines()):
+    if "\n" in data and not _NOT_BLOCK.search(data):
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
     return dumper.represent_str(data)
 

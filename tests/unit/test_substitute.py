@@ -310,3 +310,20 @@ def test_a_value_that_breaks_the_yaml_is_a_clear_error_without_the_value() -> No
     assert ORIGIN in error.message
     assert error.location.object == "ConfigMap apps/settings"
     assert SECRET_VALUE not in str(error)
+
+
+def test_strings_that_yaml_would_read_as_other_types_stay_strings() -> None:
+    obj: KubeObject = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "flags", "namespace": "apps"},
+        "data": {"enabled": "yes", "mode": "0755", "switch": "on", "owner": "${OWNER}"},
+    }
+    [result] = substitute_objects([obj], {"OWNER": "ops"}, origin="Kustomization x/y")
+    assert result["data"] == {"enabled": "yes", "mode": "0755", "switch": "on", "owner": "ops"}
+
+
+def test_objects_without_references_are_returned_untouched() -> None:
+    obj: KubeObject = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    [result] = substitute_objects([obj], {"OWNER": "ops"}, origin="Kustomization x/y")
+    assert result is obj

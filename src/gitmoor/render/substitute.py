@@ -21,20 +21,15 @@ result again. The rules that follow from that, and that this module reproduces:
 
 from __future__ import annotations
 
-import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.nodes import ScalarNode
-from ruamel.yaml.representer import SafeRepresenter
-
 from gitmoor.api.kustomize import DISABLED, SUBSTITUTE_ANNOTATION, PostBuild
 from gitmoor.errors import Location, ManifestError, SubstitutionError
-from gitmoor.manifests import KubeObject, load_all
+from gitmoor.manifests import KubeObject, dump, load_all
 
 VariableLookup = Callable[[str, str], Mapping[str, str] | None]
 """``(kind, name)`` of a ConfigMap or Secret in the Kustomization's namespace → its data
@@ -97,6 +92,10 @@ def substitute_objects(
         if not names_checked:
             _check_names(variables, origin)
             names_checked = True
+        if not any("$" in text for _, text in _strings(obj, "")):
+            # Nothing to replace: the round trip through YAML would give the object back.
+            result.append(obj)
+            continue
         result.append(_substitute_object(obj, variables, strict=strict, origin=origin))
     return result
 
@@ -123,7 +122,9 @@ def _substitute_object(
 ) -> KubeObject:
     where = _describe(obj)
     try:
-        text = envsubst(_to_yaml(obj), variables, strict=strict)
+        # Flux substitutes in kustomize's serialisation of the object; quoting decides what
+        # a value becomes (``replicas: ${N}`` turns into a number), and dump() quotes alike.
+        text = envsubst(dump(obj), variables, strict=strict)
     except SubstitutionError as exc:
         field = _failing_field(obj, variables, strict)
         raise SubstitutionError(
@@ -178,42 +179,6 @@ def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, f"{path}[{index}]")
-
-
-# --- the YAML text Flux substitutes on ----------------------------------------------------
-#
-# Flux works on kustomize's serialisation of each object (Go's yaml.v3 emitter). Quoting
-# decides what a substituted value becomes (``replicas: ${N}`` turns into a number), so
-# the text here is written the same way: plain scalars where YAML allows them, a literal
-# block for multi-line strings, quotes only where needed.
-
-# yaml.v3 refuses a block scalar for text with a space before a line break, a trailing
-# space or a non-printable character (tab included), and double-quotes it instead.
-_NOT_BLOCK = re.compile(r" \n| $|[^\n\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-class _KustomizeRepresenter(SafeRepresenter):
-    def represent_text(self, data: str) -> ScalarNode:
-        if "\n" in data:
-            style = '"' if _NOT_BLOCK.search(data) else "|"
-            return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-        plain: ScalarNode = self.represent_str(data)
-        return plain
-
-
-_KustomizeRepresenter.add_representer(str, _KustomizeRepresenter.represent_text)
-
-
-def _to_yaml(obj: KubeObject) -> str:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.Representer = _KustomizeRepresenter
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    yaml.width = 4096
-    yaml.allow_unicode = True
-    stream = io.StringIO()
-    yaml.dump(obj, stream)
-    return stream.getvalue()
 
 
 # --- envsubst ------------------------------------------------------------------------------
