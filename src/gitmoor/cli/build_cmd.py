@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -121,6 +122,26 @@ def _write_tree(result: RepositoryBuild, directory: Path) -> int:
     return written
 
 
+def _repository_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--path, --source and --objects: what both build and diff need to render."""
+    options = (
+        click.option("--path", "path", default=".", show_default=True, help=_PATH_HELP),
+        click.option(
+            "--source", "sources", multiple=True, metavar="NS/NAME=DIR", help=_SOURCE_HELP
+        ),
+        click.option(
+            "--objects",
+            "objects",
+            multiple=True,
+            help=_OBJECTS_HELP,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command()
 @click.argument("repository", default=".", metavar="PATH_OR_URL")
 @click.option(
@@ -128,15 +149,7 @@ def _write_tree(result: RepositoryBuild, directory: Path) -> int:
     help="Branch, tag or commit (tag:v1, semver:>=1.0, commit:SHA); "
     "for a local path, anything git rev-parse understands. Default: the working tree.",
 )
-@click.option("--path", "path", default=".", show_default=True, help=_PATH_HELP)
-@click.option("--source", "sources", multiple=True, metavar="NS/NAME=DIR", help=_SOURCE_HELP)
-@click.option(
-    "--objects",
-    "objects",
-    multiple=True,
-    help=_OBJECTS_HELP,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@_repository_options
 @click.option("--summary", is_flag=True, help="Print tables instead of the objects.")
 @click.option(
     "--output-dir",
@@ -187,15 +200,7 @@ def _keyed(result: RepositoryBuild) -> dict[ObjectKey, tuple[str | None, dict[st
 @click.argument("repository", default=".", metavar="PATH")
 @click.option("--base", required=True, help="The ref to compare from (e.g. main, HEAD~1, a sha).")
 @click.option("--head", help="The ref to compare to. Default: the working tree.")
-@click.option("--path", "path", default=".", show_default=True, help=_PATH_HELP)
-@click.option("--source", "sources", multiple=True, metavar="NS/NAME=DIR", help=_SOURCE_HELP)
-@click.option(
-    "--objects",
-    "objects",
-    multiple=True,
-    help=_OBJECTS_HELP,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-)
+@_repository_options
 @click.option(
     "--format",
     "fmt",
