@@ -17,8 +17,13 @@ repository), then measures, in this one process:
   ``Chart.load(archive).render(values, ...)`` for every HelmRelease, with the values
   gitmoor composed for it.
 
-Warm builds and raw runs alternate, so load from other processes on the machine falls on
-both alike. Prints figures only: nothing here passes or fails on a timing.
+gitmoor renders the units of each round in a thread pool, so the raw tools are timed
+twice: one call after another, and all at once in a pool of the same size. Warm builds and
+raw runs alternate, so load from other processes on the machine falls on all alike.
+
+Last, a few more warm builds run on one thread with timers around gitmoor's building
+blocks, to say where a build's time goes (threads waiting on each other and on the GIL
+would blur that). Prints figures only: nothing here passes or fails on a timing.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -73,8 +80,10 @@ PREPARE = "source copy + kustomization file"
 CHARTS = "chart resolution (127.0.0.1)"
 REST = "the rest (walk, models, index)"
 
+BREAKDOWN_BUILDS = 10
+
 # Where gitmoor's building blocks are looked up when called, and what each one counts as.
-# Each wrapper counts its own time minus the wrapped calls made inside it.
+# Each wrapper counts its own time minus the wrapped calls made inside it (on its thread).
 TIMED: tuple[tuple[ModuleType, str, str], ...] = (
     (gitmoor.render.repository, "build_kustomization", PREPARE),
     (gitmoor.render.repository, "render_release", HELM),
@@ -86,11 +95,14 @@ TIMED: tuple[tuple[ModuleType, str, str], ...] = (
     (gitmoor.render.helm, "dump_all", YAML_HELM),
     (gitmoor.render.kustomize_cli, "load_all", YAML_KUSTOMIZE),
     (gitmoor.render.substitute, "load_all", YAML_SUBSTITUTION),
-    (gitmoor.render.substitute, "_to_yaml", YAML_SUBSTITUTION),
+    (gitmoor.render.substitute, "dump", YAML_SUBSTITUTION),
 )
 
-# The functions that run kustomize, as the modules that call them see them.
+# The modules that call kustomize_build; the capture replaces it in each.
 KUSTOMIZE_CALLERS = (gitmoor.render.kustomization, gitmoor.render.helm)
+
+# The size of the pool render/repository.py builds with, given to the raw tools too.
+WORKERS = min(8, 2 * (os.cpu_count() or 1))
 
 
 @contextmanager
@@ -115,31 +127,50 @@ class Breakdown:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
-        self._nested: list[float] = []
+        self._lock = threading.Lock()
+        self._thread = threading.local()
+
+    def _nested(self) -> list[float]:
+        """Per open wrapper on this thread, the time spent in wrappers called inside it."""
+        if not hasattr(self._thread, "nested"):
+            self._thread.nested = []
+        nested: list[float] = self._thread.nested
+        return nested
 
     def timed(self, phase: str, function: Callable[P, T]) -> Callable[P, T]:
         @functools.wraps(function)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            self._nested.append(0.0)
+            nested = self._nested()
+            nested.append(0.0)
             start = time.perf_counter()
             try:
                 return function(*args, **kwargs)
             finally:
                 elapsed = time.perf_counter() - start
-                self.seconds[phase] += elapsed - self._nested.pop()
-                if self._nested:
-                    self._nested[-1] += elapsed
+                own = elapsed - nested.pop()
+                if nested:
+                    nested[-1] += elapsed
+                with self._lock:
+                    self.seconds[phase] += own
 
         return wrapper
 
     @contextmanager
     def instrumented(self) -> Iterator[None]:
+        """gitmoor's building blocks timed, and its builds rendered on one thread."""
         with ExitStack() as stack:
+            stack.enter_context(
+                replaced(gitmoor.render.repository, "ThreadPoolExecutor", _one_thread_pool)
+            )
             for module, name, phase in TIMED:
                 stack.enter_context(
                     replaced(module, name, self.timed(phase, getattr(module, name)))
                 )
             yield
+
+
+def _one_thread_pool(max_workers: int | None = None) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1)
 
 
 class TimedFetcher(Fetcher):
@@ -204,19 +235,21 @@ def capturing(destination: Path) -> Iterator[RawInputs]:
     original_render = gitmoor.render.helm.render_release
 
     seen: set[tuple[Path, str]] = set()
+    lock = threading.Lock()  # gitmoor renders in threads
 
     def keep_tree(path: Path, *, timeout: float = 120.0) -> list[KubeObject]:
-        inputs.gitmoor_kustomize_runs += 1
         root = _temporary_root(path)
         relative = path.resolve().relative_to(root)
         work = (relative, _kustomization_text(path))
-        # The raw tools build each distinct input once (gitmoor builds the start path twice).
-        if work not in seen:
-            seen.add(work)
-            # gitmoor deletes its copy after the build; keep one, at the same place inside it.
-            kept = destination / f"kustomize-{len(inputs.kustomize_dirs)}"
-            shutil.copytree(root, kept, symlinks=True)
-            inputs.kustomize_dirs.append(kept / relative)
+        with lock:
+            inputs.gitmoor_kustomize_runs += 1
+            # The raw tools build each distinct input once (gitmoor builds the start path
+            # twice); gitmoor deletes its copy after the build, so one is kept, as it is.
+            if work not in seen:
+                seen.add(work)
+                kept = destination / f"kustomize-{len(inputs.kustomize_dirs)}"
+                shutil.copytree(root, kept, symlinks=True)
+                inputs.kustomize_dirs.append(kept / relative)
         return original_build(path, timeout=timeout)
 
     def keep_release(
@@ -227,9 +260,10 @@ def capturing(destination: Path) -> Iterator[RawInputs]:
         crds: Iterable[Mapping[str, Any]] = (),
     ) -> RenderedRelease:
         values = compose_values(hr, lookup)
-        inputs.releases.append(
-            ReleaseInput(chart_path, values, hr.release_name, hr.release_namespace)
-        )
+        with lock:
+            inputs.releases.append(
+                ReleaseInput(chart_path, values, hr.release_name, hr.release_namespace)
+            )
         return original_render(hr, chart_path, lookup=lookup, crds=crds)
 
     with ExitStack() as stack:
@@ -278,13 +312,14 @@ def helm_raw(release: ReleaseInput) -> dict[str, str]:
 class RawTimes:
     kustomize: list[float] = field(default_factory=list)
     helm: list[float] = field(default_factory=list)
+    pooled: list[float] = field(default_factory=list)
 
     @property
-    def total(self) -> list[float]:
+    def serial(self) -> list[float]:
         return [k + h for k, h in zip(self.kustomize, self.helm, strict=True)]
 
 
-def raw_run(inputs: RawInputs, times: RawTimes) -> None:
+def raw_serial(inputs: RawInputs, times: RawTimes) -> None:
     start = time.perf_counter()
     for directory in inputs.kustomize_dirs:
         kustomize_raw(directory)
@@ -293,6 +328,17 @@ def raw_run(inputs: RawInputs, times: RawTimes) -> None:
         helm_raw(release)
     times.kustomize.append(middle - start)
     times.helm.append(time.perf_counter() - middle)
+
+
+def raw_pooled(inputs: RawInputs, pool: ThreadPoolExecutor, times: RawTimes) -> None:
+    """Every call at once: no rounds, unlike gitmoor, which must render a unit before it
+    sees the units that unit defines."""
+    start = time.perf_counter()
+    jobs: list[Future[object]] = [pool.submit(kustomize_raw, d) for d in inputs.kustomize_dirs]
+    jobs.extend(pool.submit(helm_raw, release) for release in inputs.releases)
+    for job in jobs:
+        job.result()
+    times.pooled.append(time.perf_counter() - start)
 
 
 def raw_object_count(inputs: RawInputs) -> int:
@@ -332,11 +378,11 @@ def ratio(gitmoor: list[float], raw: list[float]) -> str:
 
 def report(
     *,
-    builds: int,
     cold: float,
     warm: list[float],
     raw: RawTimes,
     breakdown: Breakdown,
+    serial: list[float],
     result: RepositoryBuild,
     inputs: RawInputs,
     raw_objects: int,
@@ -361,21 +407,28 @@ def report(
     print(f"{'per build (ms)':<44}{'builds':>7}{'mean':>9}{'median':>9}{'min':>9}{'max':>9}")
     print(timing_row("gitmoor, cold (empty cache: pulls charts)", [cold]))
     print(timing_row("gitmoor, warm (same cache)", warm))
-    print(timing_row("raw tools", raw.total))
+    print(timing_row("raw tools, one call after another", raw.serial))
     print(timing_row("  kubectl kustomize", raw.kustomize))
     print(timing_row("  Helm SDK load + render", raw.helm))
+    print(timing_row(f"raw tools, all at once in {WORKERS} threads", raw.pooled))
     print()
-    print(f"ratio gitmoor warm / raw tools:  {ratio(warm, raw.total)}")
-    print(f"ratio gitmoor cold / raw tools:  {cold / statistics.mean(raw.total):5.2f}x (mean)")
+    print(f"ratio gitmoor warm / raw tools one by one:  {ratio(warm, raw.serial)}")
+    print(f"ratio gitmoor warm / raw tools in threads:  {ratio(warm, raw.pooled)}")
+    print(
+        "ratio gitmoor cold / raw tools one by one:  "
+        f"{cold / statistics.mean(raw.serial):5.2f}x (mean)"
+    )
     print()
-    total = sum(warm)
-    spent = sum(breakdown.seconds.values())
-    phases = {**breakdown.seconds, REST: total - spent}
+    total = sum(serial)
+    phases = {**breakdown.seconds, REST: total - sum(breakdown.seconds.values())}
     raw_of = {KUSTOMIZE: raw.kustomize, HELM: raw.helm}
-    print(f"{'gitmoor warm build, by phase':<44}{'ms/build':>9}{'share':>8}{'raw ms':>9}")
+    print(
+        f"{'gitmoor warm build on one thread, by phase':<44}{'ms/build':>9}{'share':>8}{'raw':>9}"
+    )
     for phase, seconds in sorted(phases.items(), key=lambda item: -item[1]):
-        raw_ms = ms(statistics.mean(raw_of[phase])) if phase in raw_of else f"{'':>9}"
-        print(f"{phase:<44}{ms(seconds / builds)}{seconds / total:8.0%}{raw_ms}")
+        raw_ms = ms(statistics.mean(raw_of[phase])) if phase in raw_of else ""
+        print(f"{phase:<44}{ms(seconds / len(serial))}{seconds / total:8.0%}{raw_ms}")
+    print(f"{f'total ({len(serial)} builds)':<44}{ms(statistics.mean(serial))}")
     print()
     print("peak RSS (MiB): " + ", ".join(f"{label} {mib:.0f}" for label, mib in rss.items()))
 
@@ -408,28 +461,37 @@ def main(argv: list[str] | None = None) -> int:
                 result = gitmoor_build(Fetcher(cache), cluster)
             raw_objects = raw_object_count(inputs)
 
-            breakdown = Breakdown()
             warm: list[float] = []
             raw = RawTimes()
             progress(f"{builds} warm builds, each followed by the raw tools")
-            with breakdown.instrumented():
+            with ThreadPoolExecutor(WORKERS) as pool:
                 for number in range(1, builds + 1):
                     start = time.perf_counter()
-                    gitmoor_build(TimedFetcher(cache, breakdown), cluster)
+                    gitmoor_build(Fetcher(cache), cluster)
                     warm.append(time.perf_counter() - start)
-                    raw_run(inputs, raw)
+                    raw_serial(inputs, raw)
+                    raw_pooled(inputs, pool, raw)
                     if number == 1:
                         rss["after 1 warm build"] = peak_rss_mib()
                     if number % 10 == 0:
                         progress(f"{number}/{builds}")
             rss[f"after {builds} warm builds"] = peak_rss_mib()
 
+            breakdown = Breakdown()
+            serial: list[float] = []
+            progress(f"{min(builds, BREAKDOWN_BUILDS)} warm builds on one thread, timed by phase")
+            with breakdown.instrumented():
+                for _ in range(min(builds, BREAKDOWN_BUILDS)):
+                    start = time.perf_counter()
+                    gitmoor_build(TimedFetcher(cache, breakdown), cluster)
+                    serial.append(time.perf_counter() - start)
+
     report(
-        builds=builds,
         cold=cold,
         warm=warm,
         raw=raw,
         breakdown=breakdown,
+        serial=serial,
         result=result,
         inputs=inputs,
         raw_objects=raw_objects,
