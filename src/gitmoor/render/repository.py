@@ -127,6 +127,20 @@ def _implicit_kustomization(path: str) -> Kustomization:
     )
 
 
+_RENDERING_FIELDS = (
+    "target_namespace",
+    "name_prefix",
+    "name_suffix",
+    "patches",
+    "images",
+    "components",
+    "common_metadata",
+    "post_build",
+    "decryption",
+)
+"""Kustomization spec fields that change what a path renders to."""
+
+
 class _Index:
     """Objects rendered so far, by kind, namespace and name. Written between rounds only."""
 
@@ -208,7 +222,14 @@ class _Builder:
             self.errors.append(exc)
         root = self._claim_root(root_objects)
         pending: dict[NodeId, Unit] = {}
-        if root is not None:
+        if root is not None and self._renders_like_start(root.resource):
+            # The start path's build is already the root Kustomization's: keep it.
+            root.objects, root.revision = root_objects, self.revision
+            self.units[root.id] = root
+            self.index.add(root_objects)
+            self._discover(root_objects, root.id, pending, file=str(root.id))
+            root_objects = []
+        elif root is not None:
             pending[root.id] = root
             root_objects = []
         else:
@@ -217,6 +238,17 @@ class _Builder:
         self._drain(pending)
         waves = self._order()
         return RepositoryBuild(self.root, self.path, self.units, root_objects, self.errors, waves)
+
+    def _renders_like_start(self, ks: Kustomization | HelmRelease) -> bool:
+        """True when building the root Kustomization would repeat the start path's build:
+        same tree, and no spec field that changes what kustomize or substitution produce."""
+        if not isinstance(ks, Kustomization):
+            return False
+        ref = ks.spec.source_ref
+        tree = self.local_sources.get((ref.namespace or ks.namespace, ref.name))
+        return tree == self.root and all(
+            getattr(ks.spec, name) is None for name in _RENDERING_FIELDS
+        )
 
     def _claim_root(self, objects: list[KubeObject]) -> Unit | None:
         """The Kustomization in the start path's output that builds the start path itself.
