@@ -72,6 +72,15 @@ def _build(
     return result
 
 
+def _short(revision: str | None) -> str:
+    """``v1.2.3@sha256:<64 hex>`` as ``v1.2.3@sha256:<12 hex>``, as flux get shows it."""
+    if not revision:
+        return ""
+    label, at, digest = revision.rpartition("@")
+    algorithm, colon, value = digest.partition(":")
+    return f"{label}{at}{algorithm}{colon}{value[:12]}" if colon else revision
+
+
 def _summary(output: Output, result: RepositoryBuild) -> None:
     kustomizations = Table(title="Kustomizations", title_justify="left")
     for column in ("name", "path", "revision", "objects", "depends on", "status"):
@@ -87,12 +96,12 @@ def _summary(output: Output, result: RepositoryBuild) -> None:
         count = str(len(unit.objects))
         if isinstance(resource, Kustomization):
             path = resource.spec.path or "./"
-            kustomizations.add_row(name, path, unit.revision or "", count, depends, status)
+            kustomizations.add_row(name, path, _short(unit.revision), count, depends, status)
         else:
             chart = resource.spec.chart
             ref = resource.spec.chart_ref
             chart_name = chart.spec.chart if chart else f"{ref.kind}/{ref.name}" if ref else ""
-            releases.add_row(name, chart_name, unit.revision or "", count, depends, status)
+            releases.add_row(name, chart_name, _short(unit.revision), count, depends, status)
     kinds = Table(title="Objects by kind", title_justify="left")
     kinds.add_column("kind")
     kinds.add_column("count", justify="right")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -13,6 +14,8 @@ from gitmoor.errors import GitmoorError
 EXIT_OK = 0
 EXIT_CHANGES = 1
 EXIT_ERROR = 2
+
+PIPE_WIDTH = 200
 
 
 def default_cache_dir() -> Path:
@@ -28,7 +31,10 @@ class Output:
     """Data goes to stdout (pipe it), messages and progress to stderr."""
 
     def __init__(self) -> None:
-        self.out = Console(soft_wrap=True, highlight=False)
+        # Piped into a file or a CI log there is no terminal to fit: 80 columns, rich's
+        # default there, would cut names in tables short.
+        width = None if sys.stdout.isatty() else PIPE_WIDTH
+        self.out = Console(soft_wrap=True, highlight=False, width=width)
         self.err = Console(stderr=True, soft_wrap=True, highlight=False)
 
     def data(self, text: str) -> None:
