@@ -250,14 +250,16 @@ def test_unknown_kind_in_a_flux_group(repo: Repo, settings: Path) -> None:
     result = build(repo.path, settings, "--summary")
     assert result.exit_code == 2
     assert "unknown kind 'HelmReleese' in group helm.toolkit.fluxcd.io" in result.stderr
-    assert "HelmReleese nats/nats" in result.stderr
+    assert "apps/nats/helmrelease.yaml: HelmReleese nats/nats" in result.stderr
     assert "openclaw/openclaw" in result.stdout  # the rest still rendered
 
 
 def test_missing_path(repo: Repo, settings: Path) -> None:
     repo.edit("clusters/production/llm-keda.yaml", "./apps/llm-keda", "./apps/llm-kedaa")
     result = build(repo.path, settings, "--summary")
-    assert_failed_alone(result, "Kustomization flux-system/llm-keda", "spec.path")
+    assert_failed_alone(
+        result, "clusters/production/llm-keda.yaml: Kustomization flux-system/llm-keda", "spec.path"
+    )
 
 
 def test_dependency_cycle_names_both_ends(repo: Repo, settings: Path) -> None:
@@ -269,6 +271,7 @@ def test_dependency_cycle_names_both_ends(repo: Repo, settings: Path) -> None:
     result = build(repo.path, settings, "--summary")
     assert result.exit_code == 2
     assert "dependsOn cycle" in result.stderr
+    assert "clusters/production/" in result.stderr
     assert "Kustomization flux-system/infrastructure" in result.stderr
     assert "Kustomization flux-system/apps" in result.stderr
 
@@ -277,14 +280,20 @@ def test_missing_dependency(repo: Repo, settings: Path) -> None:
     repo.edit("apps/home-assistant/helmrelease.yaml", "name: longhorn", "name: longhorne")
     result = build(repo.path, settings, "--summary")
     assert result.exit_code == 2
-    assert "HelmRelease home-assistant/home-assistant" in result.stderr
+    assert "apps/home-assistant/helmrelease.yaml: HelmRelease home-assistant/home-assistant" in (
+        result.stderr
+    )
     assert "longhorn-system/longhorne, which does not exist" in result.stderr
 
 
 def test_chart_version_that_does_not_exist(repo: Repo, settings: Path) -> None:
     repo.edit("apps/home-assistant/helmrelease.yaml", 'version: "0.3.43"', 'version: "9.9.9"')
     result = build(repo.path, settings, "--summary")
-    assert_failed_alone(result, "HelmRelease home-assistant/home-assistant", "9.9.9")
+    assert_failed_alone(
+        result,
+        "apps/home-assistant/helmrelease.yaml: HelmRelease home-assistant/home-assistant",
+        "9.9.9",
+    )
 
 
 def test_unset_variable_without_default(repo: Repo, settings: Path) -> None:

@@ -14,6 +14,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from gitmoor.errors import Location, ManifestError, RenderError, SubstitutionErr
 from gitmoor.manifests import KubeObject, dump, load, load_all
 from gitmoor.render.kustomize_cli import kustomize_build
 from gitmoor.render.substitute import VariableLookup, resolve_variables, substitute_objects
+
+ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
 
 # kustomize's recognised names, in the order it looks for them.
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -42,6 +45,13 @@ _REMOTE_PREFIXES = (
 )
 
 
+@dataclass(frozen=True)
+class RenderedKustomization:
+    objects: list[KubeObject]
+    files: list[str | None]
+    """For each object, the file in the source it came from (None for generated ones)."""
+
+
 def build_kustomization(
     source_root: Path,
     ks: Kustomization,
@@ -49,7 +59,19 @@ def build_kustomization(
     lookup: VariableLookup,
     strict: bool = True,
 ) -> list[KubeObject]:
-    """The objects a Kustomization applies, built from the artifact at ``source_root``.
+    """The objects a Kustomization applies; see :func:`render_kustomization`."""
+    return render_kustomization(source_root, ks, lookup=lookup, strict=strict).objects
+
+
+def render_kustomization(
+    source_root: Path,
+    ks: Kustomization,
+    *,
+    lookup: VariableLookup,
+    strict: bool = True,
+) -> RenderedKustomization:
+    """The objects a Kustomization applies, built from the artifact at ``source_root``,
+    each with the file it came from.
 
     ``lookup`` reads the ConfigMaps and Secrets named in ``spec.postBuild.substituteFrom``.
     The source directory is never modified: the build runs on a temporary copy.
@@ -64,7 +86,7 @@ def build_kustomization(
             root, work_root, symlinks=True, ignore=_version_control, copy_function=_link_or_copy
         )
         work_dir = work_root / build_dir
-        _write_kustomization(work_dir, ks, build_dir)
+        asked_for_origins = _write_kustomization(work_dir, ks, build_dir)
         try:
             objects = kustomize_build(work_dir)
         except RenderError as exc:
@@ -75,6 +97,7 @@ def build_kustomization(
                 _relative_to(work_root, exc.message),
                 Location(file=build_dir.as_posix(), object=ks.display),
             ) from None
+    files = [_origin(obj, build_dir, keep=asked_for_origins) for obj in objects]
     _check_identities(objects, ks)
     post_build = ks.spec.post_build
     # Flux loads the variables per object, so none is read for an empty build.
@@ -86,7 +109,29 @@ def build_kustomization(
         objects = substitute_objects(objects, variables, strict=strict, origin=ks.display)
     if ks.spec.common_metadata is not None:
         _set_common_metadata(objects, ks.spec.common_metadata)
-    return objects
+    return RenderedKustomization(objects, files)
+
+
+def _origin(obj: KubeObject, build_dir: Path, *, keep: bool) -> str | None:
+    """The source file kustomize recorded for ``obj``, relative to the source root.
+
+    gitmoor asks kustomize for origin annotations to name files in errors; unless the
+    kustomization itself asked for them (then Flux applies them too), they are removed.
+    """
+    metadata = obj.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    text = annotations.get(ORIGIN_ANNOTATION)
+    if text is None:
+        return None
+    if not keep:
+        del annotations[ORIGIN_ANNOTATION]
+        if not annotations:
+            del metadata["annotations"]
+    origin = load(str(text), file=ORIGIN_ANNOTATION)
+    path = origin.get("path") if isinstance(origin, dict) else None
+    if not isinstance(path, str) or "repo" in origin:
+        return None
+    return posixpath.normpath((build_dir / path).as_posix())
 
 
 def _build_dir(root: Path, ks: Kustomization) -> Path:
@@ -164,7 +209,9 @@ def _kustomization_file(directory: Path) -> Path | None:
     return None
 
 
-def _write_kustomization(directory: Path, ks: Kustomization, build_dir: Path) -> None:
+def _write_kustomization(directory: Path, ks: Kustomization, build_dir: Path) -> bool:
+    """Write the kustomization file Flux would build; True if it asks for origin
+    annotations of its own accord (they are then part of the output)."""
     existing = _kustomization_file(directory)
     if existing is None:
         target = directory / KUSTOMIZATION_FILES[0]
@@ -176,9 +223,14 @@ def _write_kustomization(directory: Path, ks: Kustomization, build_dir: Path) ->
             # As Flux does, so that kustomize does not refuse the file as empty.
             kustomization["buildMetadata"] = ["originAnnotations"]
     _apply_spec(kustomization, ks, directory)
+    build_metadata = list(kustomization.get("buildMetadata") or [])
+    asked = "originAnnotations" in build_metadata
+    if not asked:
+        kustomization["buildMetadata"] = [*build_metadata, "originAnnotations"]
     # Replace, never write into: the copy's files are hard links to the source's.
     target.unlink(missing_ok=True)
     target.write_text(dump(kustomization), encoding="utf-8")
+    return asked
 
 
 def _read_kustomization(path: Path, ks: Kustomization, build_dir: Path) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from gitmoor.errors import GitmoorError, GraphError, InputError, Location, Rende
 from gitmoor.graph import Node, NodeId, order
 from gitmoor.manifests import KubeObject, ObjectKey, key_of
 from gitmoor.render.helm import render_release
-from gitmoor.render.kustomization import build_kustomization
+from gitmoor.render.kustomization import RenderedKustomization, render_kustomization
 
 R = TypeVar("R", bound=Resource)
 
@@ -73,6 +73,8 @@ class Unit:
     parent: NodeId | None
     revision: str | None = None
     objects: list[KubeObject] = field(default_factory=list)
+    files: list[str | None] = field(default_factory=list)
+    """Where each object came from in its source, when known."""
     error: GitmoorError | None = None
 
     @property
@@ -215,26 +217,27 @@ class _Builder:
 
     def run(self) -> RepositoryBuild:
         start = _implicit_kustomization(self.path)
-        root_objects: list[KubeObject] = []
+        built = RenderedKustomization([], [])
         try:
-            root_objects = self._kustomize(start, self.root, _Reads(self.index))
+            built = self._kustomize(start, self.root, _Reads(self.index))
         except GitmoorError as exc:
             self.errors.append(exc)
-        root = self._claim_root(root_objects)
+        root_objects = built.objects
+        root = self._claim_root(built)
         pending: dict[NodeId, Unit] = {}
         if root is not None and self._renders_like_start(root.resource):
             # The start path's build is already the root Kustomization's: keep it.
-            root.objects, root.revision = root_objects, self.revision
+            root.objects, root.files, root.revision = built.objects, built.files, self.revision
             self.units[root.id] = root
             self.index.add(root_objects)
-            self._discover(root_objects, root.id, pending, file=str(root.id))
+            self._discover(built, root.id, pending)
             root_objects = []
         elif root is not None:
             pending[root.id] = root
             root_objects = []
         else:
             self.index.add(root_objects)
-            self._discover(root_objects, None, pending, file=self.path)
+            self._discover(built, None, pending)
         self._drain(pending)
         waves = self._order()
         return RepositoryBuild(self.root, self.path, self.units, root_objects, self.errors, waves)
@@ -250,16 +253,16 @@ class _Builder:
             getattr(ks.spec, name) is None for name in _RENDERING_FIELDS
         )
 
-    def _claim_root(self, objects: list[KubeObject]) -> Unit | None:
+    def _claim_root(self, built: RenderedKustomization) -> Unit | None:
         """The Kustomization in the start path's output that builds the start path itself.
 
         Its GitRepository is the repository being built, unless told otherwise.
         """
-        for index, obj in enumerate(objects):
+        for obj, file in zip(built.objects, built.files, strict=True):
             if obj.get("kind") != "Kustomization":
                 continue
             try:
-                resource = parse_resource(obj, file=self.path, index=index)
+                resource = parse_resource(obj)
             except GitmoorError:
                 continue  # reported when the unit itself is discovered
             if (
@@ -270,20 +273,18 @@ class _Builder:
                 ref = resource.spec.source_ref
                 key = (ref.namespace or resource.namespace, ref.name)
                 self.local_sources.setdefault(key, self.root)
-                return Unit(resource, file=self.path, parent=None)
+                return Unit(resource, file=file or self.path, parent=None)
         return None
 
     def _discover(
-        self,
-        objects: list[KubeObject],
-        parent: NodeId | None,
-        pending: dict[NodeId, Unit],
-        *,
-        file: str,
+        self, built: RenderedKustomization, parent: NodeId | None, pending: dict[NodeId, Unit]
     ) -> None:
-        for index, obj in enumerate(objects):
+        for index, (obj, file) in enumerate(zip(built.objects, built.files, strict=True)):
+            # Without the source file, name the output it is in and its place there.
+            document = None if file else index
+            file = file or (str(parent) if parent else self.path)
             try:
-                resource = parse_resource(obj, file=file, index=index)
+                resource = parse_resource(obj, file=file, index=document)
             except GitmoorError as exc:
                 self.errors.append(exc)
                 continue
@@ -296,7 +297,7 @@ class _Builder:
                 self.errors.append(
                     InputError(
                         "defined twice in the repository",
-                        Location(file=file, document=index, object=str(unit.id)),
+                        Location(file=file, document=document, object=str(unit.id)),
                     )
                 )
                 continue
@@ -315,27 +316,27 @@ class _Builder:
                 batch = [pending[unit_id] for unit_id in sorted(pending)]
                 attempts = list(pool.map(self._attempt, batch))
                 progressed = False
-                for unit, (objects, error, reads) in zip(batch, attempts, strict=True):
+                for unit, (rendered, error, reads) in zip(batch, attempts, strict=True):
                     if reads.misses and not final:
                         continue
                     if error is not None:
                         unit.error = error.at(file=unit.file, object=str(unit.id))
                         self.errors.append(unit.error)
                     else:
-                        unit.objects = objects
-                        self.index.add(objects)
+                        unit.objects, unit.files = rendered.objects, rendered.files
+                        self.index.add(rendered.objects)
                     del pending[unit.id]
                     self.units[unit.id] = unit
                     progressed = True
-                    self._discover(unit.objects, unit.id, pending, file=str(unit.id))
+                    self._discover(rendered, unit.id, pending)
                 final = not progressed
 
-    def _attempt(self, unit: Unit) -> tuple[list[KubeObject], GitmoorError | None, _Reads]:
+    def _attempt(self, unit: Unit) -> tuple[RenderedKustomization, GitmoorError | None, _Reads]:
         reads = _Reads(self.index)
         try:
             return self._render(unit, reads), None, reads
         except GitmoorError as exc:
-            return [], exc, reads
+            return RenderedKustomization([], []), exc, reads
 
     def _order(self) -> list[list[NodeId]]:
         nodes = [
@@ -350,7 +351,7 @@ class _Builder:
 
     # --- one unit ---------------------------------------------------------------------
 
-    def _render(self, unit: Unit, reads: _Reads) -> list[KubeObject]:
+    def _render(self, unit: Unit, reads: _Reads) -> RenderedKustomization:
         if isinstance(unit.resource, Kustomization):
             tree = self._source_tree(unit.resource, reads)
             unit.revision = tree.revision
@@ -358,15 +359,16 @@ class _Builder:
         chart = self._chart(unit.resource, reads)
         unit.revision = chart.revision
         rendered = render_release(unit.resource, chart.path, lookup=reads.data, crds=self._crds())
-        return [*rendered.crds, *rendered.objects]
+        objects = [*rendered.crds, *rendered.objects]
+        return RenderedKustomization(objects, [None] * len(objects))
 
-    def _kustomize(self, ks: Kustomization, tree: Path, reads: _Reads) -> list[KubeObject]:
+    def _kustomize(self, ks: Kustomization, tree: Path, reads: _Reads) -> RenderedKustomization:
         namespace = ks.namespace
 
         def lookup(kind: str, name: str) -> Mapping[str, str] | None:
             return reads.data(kind, namespace, name)
 
-        return build_kustomization(tree, ks, lookup=lookup, strict=self.strict)
+        return render_kustomization(tree, ks, lookup=lookup, strict=self.strict)
 
     def _source_tree(self, ks: Kustomization, reads: _Reads) -> SourceTree:
         ref = ks.spec.source_ref
