@@ -8,7 +8,7 @@ from api_samples import KIND_NAMES, sample, seed_external_secret
 from gitmoor.api import KINDS, parse_resource
 from gitmoor.api.notification import Alert, Provider, Receiver
 from gitmoor.api.secrets import ClusterSecretStore, ExternalSecret, PushSecret, SecretStore
-from gitmoor.api.source_extra import Bucket, HelmChart
+from gitmoor.api.source import Bucket, HelmChart
 from gitmoor.errors import ManifestError
 
 

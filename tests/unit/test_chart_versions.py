@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gitmoor.errors import InputError
-from gitmoor.source.charts import parse_chart_version, select_version
+from gitmoor.source.versions import parse_chart_version, select_version
 
 RELEASES = ["0.0.3", "0.2.3", "0.2.9", "0.3.0", "1.0.0", "1.2.0", "1.2.7", "1.9.0", "1.10.0"]
 ALL = [*RELEASES, "2.0.0", "2.1.0-rc.1", "3.0.0-alpha.1"]

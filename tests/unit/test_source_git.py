@@ -7,14 +7,8 @@ from pathlib import Path
 import pytest
 
 from gitmoor.errors import InputError, SourceError
-from gitmoor.source.git import (
-    ArtifactStore,
-    GitAuth,
-    GitRef,
-    SemverRange,
-    fetch_git,
-    parse_version,
-)
+from gitmoor.source.git import ArtifactStore, GitAuth, GitRef, fetch_git
+from gitmoor.source.versions import SemverRange, parse_version
 
 
 def test_auth_from_a_flux_secret() -> None:

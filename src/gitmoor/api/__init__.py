@@ -13,8 +13,7 @@ from gitmoor.api.secrets import (
     PushSecret,
     SecretStore,
 )
-from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
-from gitmoor.api.source_extra import Bucket, HelmChart
+from gitmoor.api.source import Bucket, GitRepository, HelmChart, HelmRepository, OCIRepository
 
 __all__ = [
     "KINDS",

@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -80,7 +81,29 @@ def bcrypt_hasher() -> Callable[[str], str] | None:
     return lambda password: str(crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH)))
 
 
-class RegistryServer:
+class _Server(ABC):
+    """A server that runs between ``start()`` and ``stop()``, or for a ``with`` block."""
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RegistryServer(_Server):
     """``docker-registry serve`` on 127.0.0.1, plain HTTP, storage under ``directory``.
 
     With ``username`` and ``password`` it requires basic auth (htpasswd, bcrypt); check
@@ -180,18 +203,6 @@ class RegistryServer:
         with urllib.request.urlopen(request, timeout=10):
             pass
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 class _ChartRepoHandler(http.server.SimpleHTTPRequestHandler):
     server: _ChartRepoHTTPServer
@@ -225,7 +236,7 @@ class _ChartRepoHTTPServer(http.server.ThreadingHTTPServer):
     lock: threading.Lock
 
 
-class ChartRepoServer:
+class ChartRepoServer(_Server):
     """A Helm chart repository: ``directory`` served over HTTP on 127.0.0.1.
 
     ``requests`` lists the paths of the requests answered (after authentication), in order.
@@ -269,15 +280,3 @@ class ChartRepoServer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -1,8 +1,8 @@
 """Helm charts from HTTP chart repositories and OCI registries, fetched as Flux fetches them.
 
 ``resolve_http_chart`` reads a repository's ``index.yaml``, picks the newest version that
-matches a constraint (``select_version``: Masterminds/semver ranges, as Flux and Helm read
-them), downloads that archive and checks it against the digest the index lists.
+matches a constraint (see ``gitmoor.source.versions``), downloads that archive and checks it
+against the digest the index lists.
 ``resolve_oci_chart`` follows ``OCIRepository.spec.ref``: ``digest`` wins over ``semver``,
 which wins over ``tag``; with none set the tag is ``latest``. Revisions are written as Flux
 writes them: the chart version for a HelmRepository chart; ``<tag>@sha256:<manifest>`` for
@@ -22,7 +22,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +30,10 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import helm_python
-from semver import Version as SemVer
 
 from gitmoor.errors import ChartNotFoundError, InputError, Location, SourceError
-from gitmoor.source.git import SemverRange
+from gitmoor.source.credentials import secret_text
+from gitmoor.source.versions import newest_versions, select_version
 
 __all__ = [
     "DEFAULT_OCI_TAG",
@@ -42,10 +42,8 @@ __all__ = [
     "ChartCache",
     "RepoAuth",
     "fetch_index",
-    "parse_chart_version",
     "resolve_http_chart",
     "resolve_oci_chart",
-    "select_version",
 ]
 
 DEFAULT_OCI_TAG = "latest"
@@ -59,50 +57,6 @@ _REGISTRY_NOT_FOUND = re.compile(
     r": not found\b|status code 404|name unknown|manifest unknown", re.I
 )
 """How the Helm SDK words a missing repository, tag or manifest (not a missing login)."""
-
-
-# --- versions ------------------------------------------------------------------------------
-
-
-def parse_chart_version(text: str) -> SemVer | None:
-    """A chart version or OCI tag read as Flux reads it: strict SemVer 2.0, ``v`` allowed."""
-    try:
-        return SemVer.parse(text.removeprefix("v"))
-    except ValueError:
-        return None
-
-
-def select_version(available: Iterable[str], constraint: str | None) -> str | None:
-    """The newest of ``available`` that ``constraint`` allows, as written in ``available``.
-
-    An empty constraint means the newest stable version. A version equal to the
-    constraint's text wins outright, as in Helm's index lookup. Prereleases only match a
-    constraint that names a prerelease; strings that are not versions are passed over.
-    Of versions differing only in build metadata the one listed first wins (indexes list
-    the newest first). A constraint that cannot be read raises InputError.
-    """
-    versions = list(available)
-    wanted = (constraint or "").strip()
-    if wanted and wanted in versions:
-        return wanted
-    try:
-        allowed = SemverRange.parse(wanted or "*")
-    except ValueError as err:
-        raise InputError(f"version constraint {wanted!r} is not valid: {err}") from None
-    best: tuple[SemVer, str] | None = None
-    for text in versions:
-        version = parse_chart_version(text)
-        if version is None or not allowed.allows(version):
-            continue
-        if best is None or version.compare(best[0]) > 0:
-            best = (version, text)
-    return None if best is None else best[1]
-
-
-def _newest(versions: Iterable[str]) -> list[str]:
-    parsed = [(v, text) for text in versions if (v := parse_chart_version(text)) is not None]
-    parsed.sort(key=lambda pair: pair[0], reverse=True)
-    return [text for _, text in parsed[:_SHOWN]]
 
 
 # --- credentials ---------------------------------------------------------------------------
@@ -132,19 +86,7 @@ class RepoAuth:
                     "the Helm SDK binding takes no CA file",
                     Location(field=f"data.{key}"),
                 )
-
-        def text(key: str) -> str | None:
-            value = data.get(key)
-            if value is None:
-                return None
-            try:
-                return value.decode()
-            except UnicodeDecodeError:
-                raise InputError(
-                    f"the Secret's {key} is not UTF-8 text", Location(field=f"data.{key}")
-                ) from None
-
-        return cls(username=text("username"), password=text("password"))
+        return cls(username=secret_text(data, "username"), password=secret_text(data, "password"))
 
     @property
     def has_login(self) -> bool:
@@ -330,7 +272,7 @@ def resolve_http_chart(
     if chosen is None:
         raise ChartNotFoundError(
             f"no version of chart {chart!r} in {where} matches {_shown(constraint)}; "
-            f"newest available: {', '.join(_newest(by_version)) or 'none'}"
+            f"newest available: {', '.join(newest_versions(by_version, _SHOWN)) or 'none'}"
         )
     entry = by_version[chosen]
     expected = _index_digest(entry, chart, chosen, where)
@@ -451,7 +393,7 @@ def resolve_oci_chart(
                 if chosen is None:
                     raise ChartNotFoundError(
                         f"no tag of {ref.url} matches semver {semver!r}; newest available: "
-                        f"{', '.join(_newest(tags)) or 'none'}"
+                        f"{', '.join(newest_versions(tags, _SHOWN)) or 'none'}"
                     )
             else:
                 chosen = tag or DEFAULT_OCI_TAG
@@ -542,7 +484,7 @@ def _registry_failure(
     if not list_tags:
         return ChartNotFoundError(f"no chart at {ref.url} (looked for {wanted})")
     try:
-        available = ", ".join(_newest(client.tags(ref.url))) or "none"
+        available = ", ".join(newest_versions(client.tags(ref.url), _SHOWN)) or "none"
     except helm_python.HelmError:
         available = "unknown (the tags cannot be listed)"
     return ChartNotFoundError(f"{wanted} not found at {ref.url}; newest available: {available}")

@@ -50,9 +50,11 @@ import pygit2
 import semver
 from pygit2.enums import CredentialType, FetchPrune, FileMode, RepositoryOpenFlag
 
-from gitmoor.errors import InputError, Location, SourceError
+from gitmoor.errors import Location, SourceError
 from gitmoor.source.artifacts import Artifact, ArtifactFile, ArtifactStore
+from gitmoor.source.credentials import secret_text
 from gitmoor.source.ignore import IGNORE_FILE, IgnoreRules
+from gitmoor.source.versions import SemverRange, parse_version
 
 __all__ = [
     "DEFAULT_BRANCH",
@@ -60,9 +62,7 @@ __all__ = [
     "ArtifactStore",
     "GitAuth",
     "GitRef",
-    "SemverRange",
     "fetch_git",
-    "parse_version",
 ]
 
 DEFAULT_BRANCH = "master"
@@ -90,22 +90,10 @@ class GitAuth:
     @classmethod
     def from_secret_data(cls, data: Mapping[str, bytes]) -> GitAuth:
         """Read the keys of a Flux Git Secret's ``data`` (values already base64-decoded)."""
-
-        def text(key: str) -> str | None:
-            value = data.get(key)
-            if value is None:
-                return None
-            try:
-                return value.decode()
-            except UnicodeDecodeError:
-                raise InputError(
-                    f"the Secret's {key} is not UTF-8 text", Location(field=f"data.{key}")
-                ) from None
-
         return cls(
-            username=text("username"),
-            password=text("password"),
-            bearer_token=text("bearerToken"),
+            username=secret_text(data, "username"),
+            password=secret_text(data, "password"),
+            bearer_token=secret_text(data, "bearerToken"),
             identity=data.get("identity"),
             known_hosts=data.get("known_hosts"),
             identity_pub=data.get("identity.pub"),
@@ -687,173 +675,3 @@ def _fingerprint(key: bytes) -> str:
     digest = base64.b64encode(hashlib.sha256(key).digest()).decode().rstrip("=")
     kind = key[4 : 4 + int.from_bytes(key[:4], "big")].decode(errors="replace")
     return f"{kind} SHA256:{digest}"
-
-
-# --- semver ranges ------------------------------------------------------------------------
-
-_NUMBER = r"(?:\d+|[xX*])"
-_IDENTIFIERS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
-_RANGE_VERSION = (
-    rf"v?(?P<major>{_NUMBER})(?:\.(?P<minor>{_NUMBER}))?(?:\.(?P<patch>{_NUMBER}))?"
-    rf"(?:-(?P<pre>{_IDENTIFIERS}))?(?:\+(?P<build>{_IDENTIFIERS}))?"
-)
-_BOUND = rf"(?P<op>!=|>=|=>|<=|=<|~>|=|>|<|~|\^)?\s*{_RANGE_VERSION}"
-_BOUND_RE = re.compile(_BOUND)
-
-
-def _unnamed(pattern: str) -> str:
-    return re.sub(r"\(\?P<\w+>", "(?:", pattern)
-
-
-_AND_GROUP = re.compile(rf"^\s*{_unnamed(_BOUND)}\s*(?:(?:\s+|,\s*){_unnamed(_BOUND)}\s*)*$")
-_HYPHEN_RANGE = re.compile(
-    rf"\s*({_unnamed(_RANGE_VERSION)})\s+-\s+({_unnamed(_RANGE_VERSION)})\s*"
-)
-_TAG_VERSION = re.compile(
-    rf"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-({_IDENTIFIERS}))?(?:\+({_IDENTIFIERS}))?$"
-)
-
-
-def parse_version(tag: str) -> semver.Version | None:
-    """The version a tag names, read as Flux reads tags (``v1.2.3``, ``1.2``), or None."""
-    match = _TAG_VERSION.match(tag)
-    if not match:
-        return None
-    major, minor, patch, pre, build = match.groups()
-    text = f"{int(major)}.{int(minor or 0)}.{int(patch or 0)}"
-    text += f"-{pre}" if pre else ""
-    text += f"+{build}" if build else ""
-    try:
-        return semver.Version.parse(text)
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class _Bound:
-    op: str
-    version: semver.Version
-    wild: bool
-    """Some part was left out or given as x, X or *."""
-    minor_wild: bool
-    patch_wild: bool
-
-    def allows(self, v: semver.Version) -> bool:
-        c = self.version
-        # A prerelease satisfies only a bound that itself names a prerelease.
-        if v.prerelease and not c.prerelease:
-            return False
-        order = v.compare(c)
-        if self.op in ("", "="):
-            return self._tilde(v) if self.wild else order == 0
-        if self.op == "!=":
-            return self._not_equal(v)
-        if self.op == ">":
-            if not self.wild or v.major != c.major:
-                return order > 0
-            if self.minor_wild:
-                return False
-            return v.minor > c.minor if self.patch_wild else order > 0
-        if self.op == "<":
-            return order < 0
-        if self.op in (">=", "=>"):
-            return order >= 0
-        if self.op in ("<=", "=<"):
-            if not self.wild:
-                return order <= 0
-            if v.major != c.major:
-                return v.major < c.major
-            return self.minor_wild or v.minor <= c.minor
-        if self.op in ("~", "~>"):
-            return self._tilde(v)
-        return self._caret(v)
-
-    def _tilde(self, v: semver.Version) -> bool:
-        c = self.version
-        if v.compare(c) < 0:
-            return False
-        if (c.major, c.minor, c.patch) == (0, 0, 0) and not self.minor_wild and not self.patch_wild:
-            return True
-        return v.major == c.major and (self.minor_wild or v.minor == c.minor)
-
-    def _caret(self, v: semver.Version) -> bool:
-        c = self.version
-        if v.compare(c) < 0:
-            return False
-        if c.major > 0 or self.minor_wild:
-            return v.major == c.major
-        if v.major > 0:
-            return False
-        if c.minor > 0 or self.patch_wild:
-            return v.minor == c.minor
-        return v.minor == 0 and v.patch == c.patch
-
-    def _not_equal(self, v: semver.Version) -> bool:
-        c = self.version
-        if self.wild:
-            if v.major != c.major:
-                return True
-            if self.minor_wild:
-                return False
-            if v.minor != c.minor:
-                return True
-            if self.patch_wild:
-                return (v.prerelease or "") != (c.prerelease or "")
-        return v.compare(c) != 0
-
-
-class SemverRange:
-    """A version range in the syntax Flux and Helm use (Masterminds/semver v3).
-
-    ``||`` separates alternatives; within one, bounds separated by spaces or commas must
-    all hold. Bounds: ``=``, ``!=``, ``>``, ``<``, ``>=``, ``<=``, ``~`` (patch updates:
-    ``~1.2.3`` is ``>=1.2.3 <1.3.0``), ``^`` (no major change: ``^1.2`` is
-    ``>=1.2.0 <2.0.0``), wildcards ``1.2.x``, ``1.*``, ``*``, and hyphen ranges
-    ``1.2 - 1.4.5``. A prerelease version only matches a bound naming a prerelease.
-    """
-
-    def __init__(self, alternatives: list[list[_Bound]]) -> None:
-        self._alternatives = alternatives
-
-    @classmethod
-    def parse(cls, text: str) -> SemverRange:
-        """Read a range; ValueError says what is wrong with it."""
-        alternatives: list[list[_Bound]] = []
-        for part in text.split("||"):
-            part = _HYPHEN_RANGE.sub(lambda m: f" >={m[1]}, <={m[2]} ", part)
-            if not _AND_GROUP.match(part):
-                raise ValueError(f"{part.strip()!r} is not a version constraint")
-            alternatives.append([_bound(m) for m in _BOUND_RE.finditer(part)])
-        return cls(alternatives)
-
-    def allows(self, version: semver.Version) -> bool:
-        return any(all(b.allows(version) for b in group) for group in self._alternatives)
-
-
-def _bound(match: re.Match[str]) -> _Bound:
-    major, minor, patch = match["major"], match["minor"], match["patch"]
-
-    def wild(part: str | None) -> bool:
-        return part is None or part in ("x", "X", "*")
-
-    if wild(major):
-        numbers, minor_wild, patch_wild = "0.0.0", False, False
-    elif wild(minor):
-        numbers, minor_wild, patch_wild = f"{int(major)}.0.0", True, False
-    elif wild(patch):
-        numbers, minor_wild, patch_wild = f"{int(major)}.{int(minor)}.0", False, True
-    else:
-        numbers, minor_wild, patch_wild = f"{int(major)}.{int(minor)}.{int(patch)}", False, False
-    text = numbers + (f"-{match['pre']}" if match["pre"] else "")
-    text += f"+{match['build']}" if match["build"] else ""
-    try:
-        version = semver.Version.parse(text)
-    except ValueError as err:
-        raise ValueError(f"{match[0]!r}: {err}") from None
-    return _Bound(
-        op=match["op"] or "",
-        version=version,
-        wild=wild(major) or wild(minor) or wild(patch),
-        minor_wild=minor_wild,
-        patch_wild=patch_wild,
-    )
