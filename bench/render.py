@@ -85,7 +85,7 @@ BREAKDOWN_BUILDS = 10
 # Where gitmoor's building blocks are looked up when called, and what each one counts as.
 # Each wrapper counts its own time minus the wrapped calls made inside it (on its thread).
 TIMED: tuple[tuple[ModuleType, str, str], ...] = (
-    (gitmoor.render.repository, "build_kustomization", PREPARE),
+    (gitmoor.render.repository, "render_kustomization", PREPARE),
     (gitmoor.render.repository, "render_release", HELM),
     (gitmoor.render.kustomization, "kustomize_build", KUSTOMIZE),
     (gitmoor.render.kustomization, "substitute_objects", SUBSTITUTION),
