@@ -1,0 +1,81 @@
+"""API errors as the Kubernetes API server reports them: a metav1.Status and its HTTP code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error answered to the client as a ``Status`` object with ``code``."""
+
+    def __init__(
+        self, code: int, reason: str, message: str, *, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def not_found(group: str, resource: str, name: str) -> ApiError:
+    qualified = f"{resource}.{group}" if group else resource
+    return ApiError(
+        404,
+        "NotFound",
+        f'{qualified} "{name}" not found',
+        details={"name": name, "group": group, "kind": resource},
+    )
+
+
+def already_exists(group: str, resource: str, name: str) -> ApiError:
+    qualified = f"{resource}.{group}" if group else resource
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{qualified} "{name}" already exists',
+        details={"name": name, "group": group, "kind": resource},
+    )
+
+
+def conflict(group: str, resource: str, name: str, why: str) -> ApiError:
+    qualified = f"{resource}.{group}" if group else resource
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified} "{name}": {why}',
+        details={"name": name, "group": group, "kind": resource},
+    )
+
+
+def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> ApiError:
+    """422 Invalid with field causes, as validation failures are reported."""
+    summary = ", ".join(f"{c.get('field', '')}: {c.get('message', '')}" for c in causes)
+    return ApiError(
+        422,
+        "Invalid",
+        f'{kind} "{name}" is invalid: {summary}',
+        details={"name": name, "group": group, "kind": kind, "causes": causes},
+    )
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def gone(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
