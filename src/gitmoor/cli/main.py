@@ -10,6 +10,7 @@ from gitmoor import __version__
 from gitmoor.cli.build_cmd import build, diff
 from gitmoor.cli.common import EXIT_ERROR, Output
 from gitmoor.cli.install_cmd import install
+from gitmoor.cli.sandbox_cmd import sandbox
 from gitmoor.errors import GitmoorError
 
 
@@ -38,6 +39,7 @@ def cli() -> None:
 cli.add_command(build)
 cli.add_command(diff)
 cli.add_command(install)
+cli.add_command(sandbox)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
