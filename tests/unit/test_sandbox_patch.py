@@ -15,6 +15,7 @@ import pytest
 
 from gitmoor.sandbox.errors import ApiError
 from gitmoor.sandbox.patch import json_patch, merge_patch, strategic_merge_patch
+from gitmoor.sandbox.schema import SchemaNode, Schemas
 
 INVALID = "the server rejected our request due to an error in our request"
 
@@ -746,3 +747,136 @@ def test_without_schema_a_strategic_merge_patch_is_a_merge_patch() -> None:
     assert strategic_merge_patch(obj, patch, None) == {
         "spec": {"items": [{"name": "c"}], "keep": 1}
     }
+
+
+# --- strategic merge patch with the real Kubernetes schemas -------------------------------
+
+
+@pytest.fixture(scope="module")
+def schemas() -> Schemas:
+    return Schemas.load()
+
+
+def real_schema(schemas: Schemas, group: str, version: str, kind: str) -> SchemaNode:
+    node = schemas.for_kind(group, version, kind)
+    assert node is not None, f"no schema for {group}/{version} {kind}"
+    return node
+
+
+def test_real_deployment_patch_as_kubectl_apply_sends_it(schemas: Schemas) -> None:
+    obj = deployment(
+        {"name": "app", "image": "nginx:1.25", "env": [{"name": "A", "value": "1"}]},
+        {"name": "sidecar", "image": "envoy:1"},
+    )
+    app = {
+        "name": "app",
+        "image": "nginx:1.27",
+        "$setElementOrder/env": [{"name": "A"}, {"name": "B"}],
+        "env": [{"name": "B", "value": "2"}],
+    }
+    patch = pod_patch(
+        **{
+            "$setElementOrder/containers": [{"name": "app"}, {"name": "sidecar"}],
+            "containers": [app],
+        }
+    )
+    patched = strategic_merge_patch(obj, patch, real_schema(schemas, "apps", "v1", "Deployment"))
+    assert containers_of(patched) == [
+        {
+            "name": "app",
+            "image": "nginx:1.27",
+            "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+        },
+        {"name": "sidecar", "image": "envoy:1"},
+    ]
+
+
+def test_real_deployment_merges_containers_ports_and_mounts(schemas: Schemas) -> None:
+    obj = deployment(
+        {
+            "name": "app",
+            "ports": [{"containerPort": 80}],
+            "volumeMounts": [{"mountPath": "/data", "name": "data"}],
+            "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
+        }
+    )
+    app = {
+        "name": "app",
+        "ports": [{"containerPort": 80, "name": "http"}],
+        "volumeMounts": [{"mountPath": "/cache", "name": "cache"}],
+        "resources": {"limits": {"memory": "2Gi"}},
+    }
+    patch = pod_patch(containers=[app, {"name": "init", "image": "busybox"}])
+    patched = strategic_merge_patch(obj, patch, real_schema(schemas, "apps", "v1", "Deployment"))
+    assert containers_of(patched) == [
+        {
+            "name": "app",
+            "ports": [{"containerPort": 80, "name": "http"}],
+            "volumeMounts": [
+                {"mountPath": "/cache", "name": "cache"},
+                {"mountPath": "/data", "name": "data"},
+            ],
+            "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
+        },
+        {"name": "init", "image": "busybox"},
+    ]
+
+
+def test_real_deployment_retain_keys_on_strategy_and_volumes(schemas: Schemas) -> None:
+    obj = deployment({"name": "app"}, volumes=[{"name": "v", "configMap": {"name": "cm"}}])
+    obj["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}}
+    patch = {
+        "spec": {
+            "strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": None},
+            "template": {
+                "spec": {
+                    "volumes": [{"$retainKeys": ["name", "emptyDir"], "name": "v", "emptyDir": {}}]
+                }
+            },
+        }
+    }
+    patched = strategic_merge_patch(obj, patch, real_schema(schemas, "apps", "v1", "Deployment"))
+    assert patched["spec"]["strategy"] == {"type": "Recreate"}
+    assert patched["spec"]["template"]["spec"]["volumes"] == [{"name": "v", "emptyDir": {}}]
+
+
+def test_real_deployment_replaces_tolerations_and_merges_finalizers(schemas: Schemas) -> None:
+    obj = deployment({"name": "app"}, tolerations=[{"key": "a", "operator": "Exists"}])
+    obj["metadata"]["finalizers"] = ["example.com/a", "example.com/b"]
+    patch = {
+        "metadata": {
+            "finalizers": ["example.com/c"],
+            "$deleteFromPrimitiveList/finalizers": ["example.com/a"],
+        },
+        "spec": {"template": {"spec": {"tolerations": [{"key": "b", "operator": "Exists"}]}}},
+    }
+    patched = strategic_merge_patch(obj, patch, real_schema(schemas, "apps", "v1", "Deployment"))
+    assert patched["metadata"]["finalizers"] == ["example.com/c", "example.com/b"]
+    assert patched["spec"]["template"]["spec"]["tolerations"] == [
+        {"key": "b", "operator": "Exists"}
+    ]
+
+
+def test_real_service_ports_merge_by_port(schemas: Schemas) -> None:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443, "targetPort": 8443}]},
+    }
+    patch = {"spec": {"ports": [{"port": 443, "name": "https"}, {"port": 80, "$patch": "delete"}]}}
+    patched = strategic_merge_patch(obj, patch, real_schema(schemas, "", "v1", "Service"))
+    assert patched["spec"]["ports"] == [{"port": 443, "targetPort": 8443, "name": "https"}]
+
+
+def test_real_pod_disruption_budget_selector_is_replaced(schemas: Schemas) -> None:
+    obj = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web", "tier": "a"}}},
+    }
+    patch = {"spec": {"selector": {"matchLabels": {"app": "api"}}}}
+    schema = real_schema(schemas, "policy", "v1", "PodDisruptionBudget")
+    patched = strategic_merge_patch(obj, patch, schema)
+    assert patched["spec"] == {"minAvailable": 1, "selector": {"matchLabels": {"app": "api"}}}
