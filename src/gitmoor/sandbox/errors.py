@@ -24,9 +24,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         }
+        if self.reason:  # the apiserver leaves an unknown reason out
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         return body

@@ -1,0 +1,797 @@
+"""The sandbox's HTTP API: the Kubernetes API conventions clients depend on.
+
+Routing, content negotiation and authentication live here; what happens to an object
+on a write is in :mod:`objects`, patches in :mod:`patch`, server-side apply in
+:mod:`apply`, storage and watch in :mod:`store`, discovery documents in
+:mod:`discovery`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gitmoor import __version__
+from gitmoor.errors import ManifestError
+from gitmoor.manifests import load
+from gitmoor.sandbox import discovery
+from gitmoor.sandbox.apply import record_update, server_side_apply
+from gitmoor.sandbox.errors import ApiError, already_exists, bad_request, not_found
+from gitmoor.sandbox.objects import (
+    KubeObject,
+    now,
+    prepare_create,
+    prepare_update,
+    unknown_fields,
+)
+from gitmoor.sandbox.patch import json_patch, merge_patch, strategic_merge_patch
+from gitmoor.sandbox.pki import Pki
+from gitmoor.sandbox.schema import ResourceInfo, ResourceTable, Schemas
+from gitmoor.sandbox.selectors import FieldSelector, LabelSelector
+from gitmoor.sandbox.store import Key, Store
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CRD_GROUP = "apiextensions.k8s.io"
+JSON = "application/json"
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+    "application/apply-patch+cbor": "apply",
+}
+WATCH_TIMEOUT_SECONDS = 1800
+BOOKMARK_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a resource URL names."""
+
+    info: ResourceInfo
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+    def key(self, name: str | None = None) -> Key:
+        chosen = name if name is not None else self.name
+        return Key(self.info.group, self.info.plural, self.namespace or "", chosen or "")
+
+
+class Sandbox:
+    """The state behind the routes: storage, the resource table, the schemas."""
+
+    def __init__(self, state_dir: Path, *, token: str) -> None:
+        self.token = token
+        self.store = Store(state_dir / "state.db")
+        self.table = ResourceTable.builtin()
+        self.schemas = Schemas.load()
+        self.background: set[asyncio.Task[None]] = set()
+        crds = self.store.list(CRD_GROUP, "customresourcedefinitions", None).items
+        for crd in crds:
+            self._register_crd(crd)
+
+    # --- routing --------------------------------------------------------------------
+
+    def target(self, request: web.Request) -> Target:
+        parts = [p for p in request.match_info["path"].split("/") if p]
+        if request.path.startswith("/api/"):
+            group, version, rest = "", parts[0] if parts else "", parts[1:]
+        else:
+            if len(parts) < 2:
+                raise not_found("", "", request.path)
+            group, version, rest = parts[0], parts[1], parts[2:]
+        namespace: str | None = None
+        if (
+            len(rest) >= 3
+            and rest[0] == "namespaces"
+            and self.table.lookup(group, version, rest[2])
+        ):
+            namespace, rest = rest[1], rest[2:]
+        if not rest:
+            raise not_found(group, "", request.path)
+        info = self.table.lookup(group, version, rest[0])
+        if info is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if namespace is not None and not info.namespaced:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        name = rest[1] if len(rest) > 1 else None
+        subresource = rest[2] if len(rest) > 2 else None
+        if subresource is not None and subresource not in info.subresources:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return Target(info, namespace, name, subresource)
+
+    # --- reads ---------------------------------------------------------------------
+
+    def read(self, target: Target) -> KubeObject:
+        assert target.name is not None
+        obj = self.store.get(target.key())
+        if obj is None:
+            raise not_found(target.info.group, target.info.plural, target.name)
+        return self.as_version(target.info, obj)
+
+    @staticmethod
+    def as_version(info: ResourceInfo, obj: KubeObject) -> KubeObject:
+        # Versions of one resource share storage; without conversion webhooks only the
+        # apiVersion differs between them.
+        return {**obj, "apiVersion": info.api_version}
+
+    # --- writes --------------------------------------------------------------------
+
+    def create(
+        self, target: Target, body: KubeObject, *, manager: str, dry_run: bool
+    ) -> KubeObject:
+        info = target.info
+        obj = prepare_create(info, body, target.namespace)
+        if info.namespaced:
+            self.require_namespace(obj["metadata"]["namespace"])
+        obj = record_update(
+            None, obj, manager=manager, operation="Update", now=now(), schema=self.schema(info),
+            reset_fields=_reset_fields(info, None),
+        )  # fmt: skip
+        obj = self.on_create(info, obj)
+        if dry_run:
+            if self.store.get(target.key(obj["metadata"]["name"])) is not None:
+                raise already_exists(info.group, info.plural, obj["metadata"]["name"])
+            return obj
+        stored = self.store.create(target.key(obj["metadata"]["name"]), obj)
+        self.after_write(info, stored)
+        return self.as_version(info, stored)
+
+    def update(
+        self,
+        target: Target,
+        body: KubeObject,
+        *,
+        manager: str,
+        dry_run: bool,
+        operation: str = "Update",
+    ) -> KubeObject:
+        info = target.info
+        assert target.name is not None
+        live = self.store.get(target.key())
+        if live is None:
+            raise not_found(info.group, info.plural, target.name)
+        name = (body.get("metadata") or {}).get("name")
+        if name and name != target.name:
+            raise bad_request("the name of the object does not match the name on the URL")
+        expected = (body.get("metadata") or {}).get("resourceVersion") or None
+        new = prepare_update(info, live, body, subresource=target.subresource)
+        if operation == "Update":
+            new = record_update(
+                live,
+                new,
+                manager=manager,
+                operation="Update",
+                now=now(),
+                schema=self.schema(info),
+                subresource=target.subresource,
+                reset_fields=_reset_fields(info, target.subresource),
+            )
+        if new == live:
+            return self.as_version(info, live)
+        if dry_run:
+            return self.as_version(info, new)
+        stored = self.store.update(target.key(), new, expected_rv=expected)
+        self.after_write(info, stored)
+        return self.as_version(info, stored)
+
+    def patch(
+        self, target: Target, kind: str, body: bytes, *, manager: str, force: bool, dry_run: bool
+    ) -> tuple[KubeObject, int]:
+        info = target.info
+        assert target.name is not None
+        live = self.store.get(target.key())
+        schema = self.schema(info)
+        if kind == "apply":
+            applied = _decode_yaml(body)
+            if not isinstance(applied, dict):
+                raise bad_request("an apply patch must be an object")
+            applied.setdefault("metadata", {}).setdefault("name", target.name)
+            if live is None:
+                base = prepare_create(info, applied, target.namespace)
+                if info.namespaced:
+                    self.require_namespace(base["metadata"]["namespace"])
+                merged = server_side_apply(
+                    None, base, manager=manager, force=force, schema=schema, now=now(),
+                    reset_fields=_reset_fields(info, None),
+                )  # fmt: skip
+                merged = self.on_create(info, merged)
+                if dry_run:
+                    return merged, 201
+                stored = self.store.create(target.key(), merged)
+                self.after_write(info, stored)
+                return self.as_version(info, stored), 201
+            merged = server_side_apply(
+                live, applied, manager=manager, force=force, schema=schema, now=now(),
+                subresource=target.subresource,
+                reset_fields=_reset_fields(info, target.subresource),
+            )  # fmt: skip
+            updated = self.update(
+                target, merged, manager=manager, dry_run=dry_run, operation="Apply"
+            )
+            return updated, 200
+        if live is None:
+            raise not_found(info.group, info.plural, target.name)
+        current = self.as_version(info, copy.deepcopy(live))
+        document = _decode_json(body)
+        if kind == "json":
+            if not isinstance(document, list):
+                raise bad_request("a JSON patch must be a list of operations")
+            patched = json_patch(current, document)
+            names_rv = any(
+                op.get("path") == "/metadata/resourceVersion"
+                for op in document
+                if isinstance(op, dict)
+            )
+        else:
+            if not isinstance(document, dict):
+                raise bad_request("a merge patch must be an object")
+            if kind == "strategic":
+                if schema is None or self.is_custom(info):
+                    raise ApiError(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media "
+                        "types include: application/json-patch+json, "
+                        "application/merge-patch+json, application/apply-patch+yaml",
+                    )
+                patched = strategic_merge_patch(current, document, schema)
+            else:
+                patched = merge_patch(current, document)
+            names_rv = "resourceVersion" in (document.get("metadata") or {})
+        if not names_rv:
+            # A patch applies to whatever is stored; only a resourceVersion it sets itself
+            # is a precondition.
+            patched.setdefault("metadata", {}).pop("resourceVersion", None)
+        return self.update(target, patched, manager=manager, dry_run=dry_run), 200
+
+    def is_custom(self, info: ResourceInfo) -> bool:
+        return self.table.crd_name(info.group, info.version, info.plural) is not None
+
+    def check_fields(self, info: ResourceInfo, obj: KubeObject, validation: str) -> None:
+        """fieldValidation=Strict: refuse fields the schema does not declare (kubectl's
+        default, since the OpenAPI documents say the server validates)."""
+        if validation != "Strict":
+            return
+        unknown = unknown_fields(obj, self.schema(info))
+        if unknown:
+            listed = ", ".join(f'unknown field "{f}"' for f in unknown)
+            raise bad_request(f"strict decoding error: {listed}")
+
+    def delete(self, target: Target, *, dry_run: bool, options: KubeObject) -> KubeObject:
+        info = target.info
+        assert target.name is not None
+        live = self.store.get(target.key())
+        if live is None:
+            raise not_found(info.group, info.plural, target.name)
+        preconditions = options.get("preconditions") or {}
+        expected = preconditions.get("resourceVersion")
+        if preconditions.get("uid") and preconditions["uid"] != live["metadata"].get("uid"):
+            raise ApiError(
+                409, "Conflict", "Precondition failed: UID in precondition does not match"
+            )
+        if dry_run:
+            return self.as_version(info, live)
+        metadata = live["metadata"]
+        if info.group == "" and info.plural == "namespaces":
+            return self.terminate_namespace(target, live)
+        if metadata.get("finalizers"):
+            if not metadata.get("deletionTimestamp"):
+                marked = copy.deepcopy(live)
+                marked["metadata"]["deletionTimestamp"] = now()
+                marked["metadata"]["deletionGracePeriodSeconds"] = 0
+                live = self.store.update(target.key(), marked, expected_rv=expected)
+            return self.as_version(info, live)
+        deleted = self.store.delete(target.key(), expected_rv=expected)
+        self.after_delete(info, deleted)
+        return self.as_version(info, deleted)
+
+    # --- rules that depend on the kind ---------------------------------------------
+
+    def require_namespace(self, namespace: str) -> None:
+        found = self.store.get(Key("", "namespaces", "", namespace))
+        if found is None:
+            raise not_found("", "namespaces", namespace)
+        if (found.get("status") or {}).get("phase") == "Terminating":
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated",
+            )
+
+    def on_create(self, info: ResourceInfo, obj: KubeObject) -> KubeObject:
+        if info.group == "" and info.plural == "namespaces":
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            obj["status"] = {"phase": "Active"}
+            labels = obj["metadata"].setdefault("labels", {})
+            labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+        if info.group == CRD_GROUP and info.plural == "customresourcedefinitions":
+            obj["status"] = _crd_status(obj)
+        return obj
+
+    def after_write(self, info: ResourceInfo, obj: KubeObject) -> None:
+        if info.group == CRD_GROUP and info.plural == "customresourcedefinitions":
+            self._register_crd(obj)
+
+    def after_delete(self, info: ResourceInfo, obj: KubeObject) -> None:
+        if info.group == CRD_GROUP and info.plural == "customresourcedefinitions":
+            group = obj["spec"]["group"]
+            plural = obj["spec"]["names"]["plural"]
+            for item in self.store.list(group, plural, None).items:
+                meta = item["metadata"]
+                self.store.delete(Key(group, plural, meta.get("namespace") or "", meta["name"]))
+            self.table.remove_crd(obj)
+            self.schemas.remove_crd(obj)
+
+    def _register_crd(self, crd: KubeObject) -> None:
+        self.table.add_crd(crd)
+        self.schemas.add_crd(crd)
+
+    def terminate_namespace(self, target: Target, live: KubeObject) -> KubeObject:
+        """Mark it Terminating, then delete what it holds and, last, the namespace."""
+        name = live["metadata"]["name"]
+        if (live.get("status") or {}).get("phase") != "Terminating":
+            marked = copy.deepcopy(live)
+            marked["metadata"]["deletionTimestamp"] = now()
+            marked["status"] = {"phase": "Terminating"}
+            live = self.store.update(target.key(), marked, expected_rv=None)
+            task = asyncio.get_running_loop().create_task(self._empty_namespace(target, name))
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+        return self.as_version(target.info, live)
+
+    async def _empty_namespace(self, target: Target, namespace: str) -> None:
+        for group, _, preferred in self.table.groups():
+            for info in self.table.resources(group, preferred):
+                if not info.namespaced:
+                    continue
+                for item in self.store.list(info.group, info.plural, namespace).items:
+                    key = Key(info.group, info.plural, namespace, item["metadata"]["name"])
+                    with contextlib.suppress(ApiError):
+                        self.store.delete(key)
+                await asyncio.sleep(0)
+        with contextlib.suppress(ApiError):
+            self.store.delete(target.key())
+
+    def schema(self, info: ResourceInfo) -> Any:
+        return self.schemas.for_kind(info.group, info.version, info.kind)
+
+
+def _reset_fields(info: ResourceInfo, subresource: str | None) -> tuple[tuple[str, ...], ...]:
+    """What a write may not own: a kind with a status subresource splits spec from status."""
+    if "status" not in info.subresources:
+        return ()
+    return (("spec",),) if subresource == "status" else (("status",),)
+
+
+def _crd_status(crd: KubeObject) -> KubeObject:
+    spec = crd.get("spec") or {}
+    stamp = now()
+    storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
+    return {
+        "acceptedNames": spec.get("names") or {},
+        "storedVersions": storage,
+        "conditions": [
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": stamp,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": stamp,
+            },
+        ],
+    }
+
+
+# --- request and response plumbing ------------------------------------------------------
+
+
+def _decode_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad_request(f"error decoding patch: {exc}") from None
+
+
+def _decode_yaml(body: bytes) -> Any:
+    try:
+        return load(body.decode(), file="request body")
+    except (ManifestError, UnicodeDecodeError) as exc:
+        raise bad_request(f"error decoding YAML: {exc}") from None
+
+
+async def _body_object(request: web.Request) -> KubeObject:
+    raw = await request.read()
+    content_type = request.content_type
+    try:
+        if content_type in ("application/yaml", "application/x-yaml"):
+            document = load(raw.decode(), file="request body")
+        else:
+            document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, ManifestError) as exc:
+        raise bad_request(f"couldn't get version/kind; json parse error: {exc}") from None
+    if not isinstance(document, dict):
+        raise bad_request("couldn't get version/kind; json parse error: not an object")
+    return document
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=json.dumps(body, separators=(",", ":")), content_type=JSON
+    )
+
+
+def _manager(request: web.Request) -> str:
+    given = request.query.get("fieldManager")
+    if given:
+        return given
+    agent = request.headers.get("User-Agent", "unknown")
+    return agent.split("/", 1)[0] or "unknown"
+
+
+def _dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    if any(v != "All" for v in values):
+        raise bad_request(f"unsupported dry run values: {values}")
+    return bool(values)
+
+
+def _list_body(
+    info: ResourceInfo, items: list[KubeObject], rv: str, cont: str | None, remaining: int | None
+) -> KubeObject:
+    metadata: dict[str, Any] = {"resourceVersion": rv}
+    if cont:
+        metadata["continue"] = cont
+    if remaining is not None:
+        metadata["remainingItemCount"] = remaining
+    return {
+        "kind": info.list_kind,
+        "apiVersion": info.api_version,
+        "metadata": metadata,
+        "items": [Sandbox.as_version(info, i) for i in items],
+    }
+
+
+# --- the application -------------------------------------------------------------------
+
+
+def create_app(state_dir: Path, *, token: str, nodes: int = 1) -> web.Application:
+    sandbox = Sandbox(state_dir, token=token)
+
+    @web.middleware
+    async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {sandbox.token}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return _json(exc.status(), exc.code)
+
+    app = web.Application(middlewares=[errors_and_auth], client_max_size=3 * 1024 * 1024)
+    routes = web.RouteTableDef()
+
+    @routes.get("/version")
+    async def version(request: web.Request) -> web.Response:
+        return _json({
+            "major": "1", "minor": "37", "gitVersion": f"v1.37.0-gitmoor.{__version__}",
+            "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "",
+            "compiler": "gitmoor", "platform": "linux/amd64",
+        })  # fmt: skip
+
+    for probe in ("/readyz", "/livez", "/healthz"):
+        routes.get(probe)(_ok)
+
+    @routes.get("/api")
+    async def core_groups(request: web.Request) -> web.Response:
+        if _wants_aggregated(request):
+            return _aggregated(discovery.aggregated_discovery(sandbox.table, legacy=True))
+        return _json(discovery.api_versions())
+
+    @routes.get("/apis")
+    async def groups(request: web.Request) -> web.Response:
+        if _wants_aggregated(request):
+            return _aggregated(discovery.aggregated_discovery(sandbox.table, legacy=False))
+        return _json(discovery.api_group_list(sandbox.table))
+
+    @routes.get("/openapi/v3")
+    async def openapi_index(request: web.Request) -> web.Response:
+        return _json(discovery.openapi_v3_index(sandbox.table))
+
+    @routes.get("/openapi/v3/{gv:.+}")
+    async def openapi_document(request: web.Request) -> web.Response:
+        parts = request.match_info["gv"].split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            group, version = "", parts[1]
+        elif parts[0] == "apis" and len(parts) == 3:
+            group, version = parts[1], parts[2]
+        else:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return _json(discovery.openapi_v3_document(sandbox.table, sandbox.schemas, group, version))
+
+    @routes.get("/openapi/v2")
+    async def openapi_v2(request: web.Request) -> web.Response:
+        if "protobuf" in request.headers.get("Accept", "") and JSON not in request.headers.get(
+            "Accept", ""
+        ):
+            raise ApiError(406, "NotAcceptable", "only application/json is served")
+        return _json(discovery.openapi_v2(sandbox.table, sandbox.schemas))
+
+    async def group_version(request: web.Request, group: str, version: str) -> web.Response:
+        if not any(g == group and version in vs for g, vs, _ in sandbox.table.groups()):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return _json(discovery.api_resource_list(sandbox.table, group, version))
+
+    async def resource(request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.match_info["path"].split("/") if p]
+        if request.method == "GET":
+            if request.path.startswith("/api/") and len(parts) == 1:
+                return await group_version(request, "", parts[0])
+            if request.path.startswith("/apis/") and len(parts) == 2:
+                return await group_version(request, parts[0], parts[1])
+        target = sandbox.target(request)
+        return await _dispatch(sandbox, target, request)
+
+    app.router.add_routes(routes)
+    app.router.add_route("*", "/api/{path:.*}", resource)
+    app.router.add_route("*", "/apis/{path:.*}", resource)
+    _ = nodes  # the workload simulator (a later piece) creates the nodes
+    return app
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def _wants_aggregated(request: web.Request) -> bool:
+    return "as=APIGroupDiscoveryList" in request.headers.get("Accept", "")
+
+
+def _aggregated(body: KubeObject) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")),
+        headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE},
+    )
+
+
+async def _dispatch(sandbox: Sandbox, target: Target, request: web.Request) -> web.StreamResponse:
+    method = request.method
+    dry_run = _dry_run(request) if method in ("POST", "PUT", "PATCH", "DELETE") else False
+    info = target.info
+    if target.subresource == "scale":
+        return await _scale(sandbox, target, request, dry_run)
+    if method == "GET" and target.name is None:
+        if request.query.get("watch") in ("true", "1"):
+            return await _watch(sandbox, target, request)
+        return _list(sandbox, target, request)
+    if method == "GET":
+        return _json(sandbox.read(target))
+    validation = request.query.get("fieldValidation", "")
+    if method == "POST" and target.name is None:
+        body = await _body_object(request)
+        sandbox.check_fields(info, body, validation)
+        created = sandbox.create(target, body, manager=_manager(request), dry_run=dry_run)
+        return _json(created, 201)
+    if method == "PUT" and target.name is not None:
+        body = await _body_object(request)
+        sandbox.check_fields(info, body, validation)
+        return _json(sandbox.update(target, body, manager=_manager(request), dry_run=dry_run))
+    if method == "PATCH" and target.name is not None:
+        kind = PATCH_TYPES.get(request.content_type)
+        if kind is None:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media "
+                f"types include: {', '.join(PATCH_TYPES)}",
+            )
+        force = request.query.get("force") in ("true", "1")
+        if force and kind != "apply":
+            raise bad_request("force is only supported for apply patches")
+        if kind == "apply" and "fieldManager" not in request.query:
+            raise bad_request("PATCH requests with apply-patch content type require fieldManager")
+        obj, status = sandbox.patch(
+            target,
+            kind,
+            await request.read(),
+            manager=_manager(request),
+            force=force,
+            dry_run=dry_run,
+        )
+        return _json(obj, status)
+    if method == "DELETE" and target.name is not None:
+        raw = await request.read()
+        options = json.loads(raw) if raw.strip() else {}
+        return _json(sandbox.delete(target, dry_run=dry_run, options=options))
+    if method == "DELETE":
+        return _delete_collection(sandbox, target, request, dry_run)
+    raise ApiError(
+        405,
+        "MethodNotAllowed",
+        f"the server does not allow this method on the requested resource ({info.plural})",
+    )
+
+
+def _selectors(request: web.Request) -> tuple[LabelSelector | None, FieldSelector | None]:
+    labels = request.query.get("labelSelector")
+    fields = request.query.get("fieldSelector")
+    return (
+        LabelSelector.parse(labels) if labels else None,
+        FieldSelector.parse(fields) if fields else None,
+    )
+
+
+def _list(sandbox: Sandbox, target: Target, request: web.Request) -> web.Response:
+    labels, fields = _selectors(request)
+    limit = int(request.query["limit"]) if request.query.get("limit") else None
+    result = sandbox.store.list(
+        target.info.group, target.info.plural, target.namespace, labels=labels, fields=fields,
+        limit=limit, continue_token=request.query.get("continue") or None,
+    )  # fmt: skip
+    return _json(
+        _list_body(
+            target.info,
+            result.items,
+            result.resource_version,
+            result.continue_token,
+            result.remaining,
+        )
+    )
+
+
+def _delete_collection(
+    sandbox: Sandbox, target: Target, request: web.Request, dry_run: bool
+) -> web.Response:
+    labels, fields = _selectors(request)
+    result = sandbox.store.list(
+        target.info.group, target.info.plural, target.namespace, labels=labels, fields=fields
+    )
+    deleted = []
+    for item in result.items:
+        one = Target(target.info, item["metadata"].get("namespace"), item["metadata"]["name"], None)
+        with contextlib.suppress(ApiError):
+            deleted.append(sandbox.delete(one, dry_run=dry_run, options={}))
+    return _json(_list_body(target.info, deleted, str(sandbox.store.current_rv()), None, None))
+
+
+async def _watch(sandbox: Sandbox, target: Target, request: web.Request) -> web.StreamResponse:
+    info = target.info
+    labels, fields = _selectors(request)
+    since = request.query.get("resourceVersion") or None
+    timeout = float(request.query.get("timeoutSeconds") or WATCH_TIMEOUT_SECONDS)
+    bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
+    response = web.StreamResponse(headers={"Content-Type": JSON})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+
+    async def send(event_type: str, obj: KubeObject) -> None:
+        line = json.dumps({"type": event_type, "object": obj}, separators=(",", ":"))
+        await response.write(line.encode() + b"\n")
+
+    try:
+        # With no resourceVersion (or "0") the store first sends the current objects as
+        # ADDED, under the same lock as the watch starts, so nothing falls in between.
+        initial = request.query.get("sendInitialEvents")
+        watch = sandbox.store.watch(
+            info.group, info.plural, target.namespace, since_rv=since, labels=labels,
+            fields=fields, send_initial_events=None if initial is None else initial == "true",
+        )  # fmt: skip
+    except ApiError as exc:
+        await send("ERROR", exc.status())
+        return response
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    events = watch.__aiter__()
+    try:
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            wait = min(remaining, BOOKMARK_SECONDS) if bookmarks else remaining
+            try:
+                event_type, obj = await asyncio.wait_for(events.__anext__(), wait)
+            except TimeoutError:
+                if bookmarks and deadline - loop.time() > 0:
+                    rv = str(sandbox.store.current_rv())
+                    await send(
+                        "BOOKMARK",
+                        {
+                            "kind": info.kind,
+                            "apiVersion": info.api_version,
+                            "metadata": {"resourceVersion": rv},
+                        },
+                    )
+                continue
+            except StopAsyncIteration:
+                break
+            if event_type == "BOOKMARK":
+                # The store's bookmarks (the end of the initial events) carry metadata only.
+                obj = {"kind": info.kind, "apiVersion": info.api_version, **obj}
+            await send(event_type, Sandbox.as_version(info, obj))
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        watch.close()
+    return response
+
+
+async def _scale(
+    sandbox: Sandbox, target: Target, request: web.Request, dry_run: bool
+) -> web.Response:
+    obj = sandbox.read(target)
+    if request.method in ("PUT", "PATCH"):
+        if request.method == "PUT":
+            scale = await _body_object(request)
+        else:
+            kind = PATCH_TYPES.get(request.content_type, "merge")
+            document = _decode_json(await request.read())
+            scale = (
+                json_patch(_scale_of(obj), document)
+                if kind == "json"
+                else merge_patch(_scale_of(obj), document)
+            )
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            raise ApiError(422, "Invalid", "spec.replicas: must be a non-negative integer")
+        changed = copy.deepcopy(obj)
+        changed.setdefault("spec", {})["replicas"] = replicas
+        main = Target(target.info, target.namespace, target.name, None)
+        obj = sandbox.update(main, changed, manager=_manager(request), dry_run=dry_run)
+    return _json(_scale_of(obj))
+
+
+def _scale_of(obj: KubeObject) -> KubeObject:
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    meta = obj["metadata"]
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            k: meta[k]
+            for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if k in meta
+        },
+        "spec": {"replicas": spec.get("replicas", 1)},
+        "status": {
+            "replicas": status.get("replicas", 0),
+            "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
+        },
+    }
+
+
+async def serve(
+    state_dir: Path, *, host: str = "127.0.0.1", port: int, nodes: int = 1, pki: Pki
+) -> None:
+    """Serve HTTPS until cancelled (SIGTERM in the background process)."""
+    context = pki.server_ssl_context()
+    app = create_app(state_dir, token=pki.token, nodes=nodes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=context)
+    await site.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

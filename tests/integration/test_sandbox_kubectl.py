@@ -1,0 +1,219 @@
+"""The real kubectl against the sandbox, with no special flags."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandbox_fixtures import Sandbox
+
+pytest_plugins = ["sandbox_fixtures"]
+
+
+def namespace(name: str) -> str:
+    return f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+
+
+def configmap(name: str, namespace: str, data: str = "") -> str:
+    body = f"data:\n  {data}\n" if data else ""
+    return (
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n"
+        f"  namespace: {namespace}\n{body}"
+    )
+
+
+# kubectl's typed commands (create namespace|configmap|secret) send protobuf bodies, which
+# the sandbox does not decode yet; these tests create objects with kubectl apply (JSON).
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: apps
+  labels: {tier: front}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:{tag}
+        ports:
+        - containerPort: 80
+"""
+
+
+def test_version_and_discovery(sandbox: Sandbox) -> None:
+    version = json.loads(sandbox.kubectl("version", "-o", "json").stdout)
+    assert version["serverVersion"]["major"] == "1"
+    resources = sandbox.kubectl("api-resources").stdout
+    for line in ("deployments", "configmaps", "customresourcedefinitions", "leases"):
+        assert line in resources
+    assert any(row.split()[:2] == ["deployments", "deploy"] for row in resources.splitlines())
+
+
+def test_create_get_label_select_delete(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("apps"))
+    sandbox.kubectl("apply", "-f", "-", stdin=configmap("settings", "apps", "mode: fast"))
+    sandbox.kubectl("label", "configmap", "settings", "-n", "apps", "tier=back")
+    got = json.loads(sandbox.kubectl("get", "cm", "settings", "-n", "apps", "-o", "json").stdout)
+    assert got["data"] == {"mode": "fast"}
+    assert got["metadata"]["uid"]
+    assert got["metadata"]["labels"] == {"tier": "back"}
+    selected = sandbox.kubectl("get", "cm", "-n", "apps", "-l", "tier in (back)", "-o", "name")
+    assert selected.stdout.split() == ["configmap/settings"]
+    assert sandbox.kubectl("get", "cm", "-n", "apps", "-l", "tier!=back", "-o", "name").stdout == ""
+    sandbox.kubectl("delete", "configmap", "settings", "-n", "apps")
+    missing = sandbox.kubectl("get", "cm", "settings", "-n", "apps", check=False)
+    assert missing.returncode == 1
+    assert 'configmaps "settings" not found' in missing.stderr
+
+
+def test_namespaced_object_needs_its_namespace(sandbox: Sandbox) -> None:
+    done = sandbox.kubectl("apply", "-f", "-", stdin=configmap("x", "nowhere"), check=False)
+    assert done.returncode == 1
+    assert 'namespaces "nowhere" not found' in done.stderr
+
+
+def test_client_side_apply_twice_updates_and_bumps_generation(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("apps"))
+    sandbox.kubectl("apply", "-f", "-", stdin=DEPLOYMENT.replace("{tag}", "1.25"))
+    sandbox.kubectl("apply", "-f", "-", stdin=DEPLOYMENT.replace("{tag}", "1.27"))
+    got = json.loads(sandbox.kubectl("get", "deploy", "web", "-n", "apps", "-o", "json").stdout)
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.27"
+    assert got["metadata"]["generation"] == 2
+    annotations = got["metadata"]["annotations"]
+    assert "kubectl.kubernetes.io/last-applied-configuration" in annotations
+    diff = sandbox.kubectl(
+        "diff", "-f", "-", stdin=DEPLOYMENT.replace("{tag}", "1.29"), check=False
+    )
+    assert diff.returncode == 1, diff.stderr  # kubectl diff: 1 means differences found
+    assert "nginx:1.29" in diff.stdout
+
+
+def test_server_side_apply_conflict_and_force(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("apps"))
+    manifest = DEPLOYMENT.replace("{tag}", "1.25")
+    sandbox.kubectl("apply", "--server-side", "--field-manager=team-a", "-f", "-", stdin=manifest)
+    changed = manifest.replace("replicas: 2", "replicas: 5")
+    refused = sandbox.kubectl(
+        "apply", "--server-side", "--field-manager=team-b", "-f", "-", stdin=changed, check=False
+    )
+    assert refused.returncode != 0
+    assert "conflict" in refused.stderr.lower()
+    assert ".spec.replicas" in refused.stderr
+    sandbox.kubectl(
+        "apply", "--server-side", "--field-manager=team-b", "--force-conflicts", "-f", "-",
+        stdin=changed,
+    )  # fmt: skip
+    shown = sandbox.kubectl(
+        "get", "deploy", "web", "-n", "apps", "-o", "json", "--show-managed-fields"
+    )
+    got = json.loads(shown.stdout)
+    assert got["spec"]["replicas"] == 5
+    managers = {entry["manager"] for entry in got["metadata"]["managedFields"]}
+    assert {"team-a", "team-b"} <= managers
+
+
+def test_scale(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("apps"))
+    sandbox.kubectl("apply", "-f", "-", stdin=DEPLOYMENT.replace("{tag}", "1.25"))
+    sandbox.kubectl("scale", "deployment", "web", "-n", "apps", "--replicas=4")
+    got = json.loads(sandbox.kubectl("get", "deploy", "web", "-n", "apps", "-o", "json").stdout)
+    assert got["spec"]["replicas"] == 4
+
+
+def test_watch_sees_a_create(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("apps"))
+    env_args = ["get", "configmaps", "-n", "apps", "-w", "-o", "name", "--request-timeout=20s"]
+    watcher = subprocess.Popen(
+        [*_kubectl_argv(sandbox), *env_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=_env(sandbox),
+    )  # fmt: skip
+    try:
+        sandbox.kubectl("apply", "-f", "-", stdin=configmap("watched", "apps"))
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().strip() == "configmap/watched"
+    finally:
+        watcher.kill()
+        watcher.wait()
+
+
+def test_objects_survive_a_restart(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("kept"))
+    before = json.loads(sandbox.kubectl("get", "ns", "kept", "-o", "json").stdout)["metadata"]
+    sandbox.stop()
+    sandbox.start()
+    after = json.loads(sandbox.kubectl("get", "ns", "kept", "-o", "json").stdout)["metadata"]
+    assert (after["uid"], after["resourceVersion"]) == (before["uid"], before["resourceVersion"])
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("later"))
+    later = json.loads(sandbox.kubectl("get", "ns", "later", "-o", "json").stdout)
+    assert int(later["metadata"]["resourceVersion"]) > int(before["resourceVersion"])
+
+
+CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer}
+"""
+
+
+def test_custom_resource_definition_and_an_object_of_it(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", "-", stdin=CRD)
+    sandbox.kubectl(
+        "wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=10s"
+    )
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("apps"))
+    widget = (
+        "apiVersion: example.com/v1\nkind: Widget\n"
+        "metadata: {name: w1, namespace: apps}\nspec: {size: 3}\n"
+    )
+    sandbox.kubectl("apply", "-f", "-", stdin=widget)
+    got = json.loads(sandbox.kubectl("get", "wd", "w1", "-n", "apps", "-o", "json").stdout)
+    assert got["spec"] == {"size": 3}
+    sandbox.kubectl("delete", "crd", "widgets.example.com")
+    gone = sandbox.kubectl("get", "widgets.example.com", "-n", "apps", check=False)
+    assert gone.returncode != 0
+
+
+def test_server_dry_run_stores_nothing(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("apps"))
+    sandbox.kubectl("apply", "--dry-run=server", "-f", "-", stdin=configmap("dry", "apps"))
+    assert sandbox.kubectl("get", "cm", "dry", "-n", "apps", check=False).returncode == 1
+
+
+def _env(sandbox: Sandbox) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig), "HOME": str(sandbox.directory)}
+
+
+def _kubectl_argv(sandbox: Sandbox) -> list[str]:
+    from sandbox_fixtures import KUBECTL
+
+    return [KUBECTL]
