@@ -60,6 +60,18 @@ def test_version_and_discovery(sandbox: Sandbox) -> None:
     assert any(row.split()[:2] == ["deployments", "deploy"] for row in resources.splitlines())
 
 
+def test_a_new_sandbox_has_the_system_namespaces(sandbox: Sandbox) -> None:
+    names = sandbox.kubectl("get", "namespaces", "-o", "name").stdout.split()
+    assert names == [
+        "namespace/default",
+        "namespace/kube-node-lease",
+        "namespace/kube-public",
+        "namespace/kube-system",
+    ]
+    phase = sandbox.kubectl("get", "ns", "default", "-o", "jsonpath={.status.phase}").stdout
+    assert phase == "Active"
+
+
 def test_create_get_label_select_delete(sandbox: Sandbox) -> None:
     sandbox.kubectl("apply", "-f", "-", stdin=namespace("apps"))
     sandbox.kubectl("apply", "-f", "-", stdin=configmap("settings", "apps", "mode: fast"))

@@ -50,6 +50,7 @@ PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
     "application/apply-patch+cbor": "apply",
 }
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 WATCH_TIMEOUT_SECONDS = 1800
 BOOKMARK_SECONDS = 60.0
 
@@ -80,6 +81,17 @@ class Sandbox:
         crds = self.store.list(CRD_GROUP, "customresourcedefinitions", None).items
         for crd in crds:
             self._register_crd(crd)
+        self._ensure_system_namespaces()
+
+    def _ensure_system_namespaces(self) -> None:
+        """The namespaces every cluster starts with."""
+        namespaces = self.table.lookup("", "v1", "namespaces")
+        assert namespaces is not None  # a built-in resource
+        target = Target(namespaces, None, None, None)
+        for name in SYSTEM_NAMESPACES:
+            if self.store.get(target.key(name)) is None:
+                body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+                self.create(target, body, manager="gitmoor-sandbox", dry_run=False)
 
     # --- routing --------------------------------------------------------------------
 
