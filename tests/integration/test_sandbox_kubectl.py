@@ -24,10 +24,6 @@ def configmap(name: str, namespace: str, data: str = "") -> str:
     )
 
 
-# kubectl's typed commands (create namespace|configmap|secret) send protobuf bodies, which
-# the sandbox does not decode yet; these tests create objects with kubectl apply (JSON).
-
-
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -87,6 +83,20 @@ def test_create_get_label_select_delete(sandbox: Sandbox) -> None:
     missing = sandbox.kubectl("get", "cm", "settings", "-n", "apps", check=False)
     assert missing.returncode == 1
     assert 'configmaps "settings" not found' in missing.stderr
+
+
+def test_typed_creates_sent_as_protobuf(sandbox: Sandbox) -> None:
+    sandbox.kubectl("create", "namespace", "apps")
+    sandbox.kubectl("create", "configmap", "settings", "-n", "apps", "--from-literal=mode=fast")
+    sandbox.kubectl("create", "secret", "generic", "creds", "-n", "apps", "--from-literal=pw=x1")
+    config = json.loads(sandbox.kubectl("get", "cm", "settings", "-n", "apps", "-o", "json").stdout)
+    assert config["data"] == {"mode": "fast"}
+    secret = json.loads(
+        sandbox.kubectl("get", "secret", "creds", "-n", "apps", "-o", "json").stdout
+    )
+    assert secret["data"] == {"pw": "eDE="}
+    assert secret["type"] == "Opaque"
+    assert "generateName" not in secret["metadata"]
 
 
 def test_namespaced_object_needs_its_namespace(sandbox: Sandbox) -> None:

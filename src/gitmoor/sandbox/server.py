@@ -23,7 +23,7 @@ from aiohttp import web
 from gitmoor import __version__
 from gitmoor.errors import ManifestError
 from gitmoor.manifests import load
-from gitmoor.sandbox import discovery
+from gitmoor.sandbox import discovery, protobuf
 from gitmoor.sandbox.apply import record_update, server_side_apply
 from gitmoor.sandbox.errors import ApiError, already_exists, bad_request, not_found
 from gitmoor.sandbox.objects import (
@@ -331,6 +331,8 @@ class Sandbox:
             labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
         if info.group == CRD_GROUP and info.plural == "customresourcedefinitions":
             obj["status"] = _crd_status(obj)
+        if info.group == "" and info.plural == "secrets":
+            obj.setdefault("type", "Opaque")
         return obj
 
     def after_write(self, info: ResourceInfo, obj: KubeObject) -> None:
@@ -434,6 +436,8 @@ def _decode_yaml(body: bytes) -> Any:
 async def _body_object(request: web.Request) -> KubeObject:
     raw = await request.read()
     content_type = request.content_type
+    if content_type == protobuf.CONTENT_TYPE:
+        return protobuf.decode_object(raw)
     try:
         if content_type in ("application/yaml", "application/x-yaml"):
             document = load(raw.decode(), file="request body")
@@ -632,8 +636,7 @@ async def _dispatch(sandbox: Sandbox, target: Target, request: web.Request) -> w
         )
         return _json(obj, status)
     if method == "DELETE" and target.name is not None:
-        raw = await request.read()
-        options = json.loads(raw) if raw.strip() else {}
+        options = await _body_object(request) if (await request.read()).strip() else {}
         return _json(sandbox.delete(target, dry_run=dry_run, options=options))
     if method == "DELETE":
         return _delete_collection(sandbox, target, request, dry_run)
