@@ -239,3 +239,30 @@ def _kubectl_argv(sandbox: Sandbox) -> list[str]:
     from sandbox_fixtures import KUBECTL
 
     return [KUBECTL]
+
+
+def test_deleting_a_namespace_deletes_its_contents(sandbox: Sandbox) -> None:
+    sandbox.kubectl("create", "namespace", "doomed")
+    sandbox.kubectl("create", "configmap", "c", "-n", "doomed")
+    web = DEPLOYMENT.replace("{tag}", "1").replace("namespace: apps", "namespace: doomed")
+    sandbox.kubectl("apply", "-f", "-", stdin=web)
+    sandbox.kubectl("delete", "namespace", "doomed", "--timeout=20s")
+    assert sandbox.kubectl("get", "namespace", "doomed", check=False).returncode == 1
+    leftovers = sandbox.kubectl("get", "cm,deploy", "-n", "doomed", "-o", "name").stdout
+    assert leftovers == ""
+
+
+def test_finalizers_hold_a_delete_until_removed(sandbox: Sandbox) -> None:
+    sandbox.kubectl("apply", "-f", "-", stdin=namespace("apps"))
+    held = configmap("held", "apps").replace(
+        "metadata:\n", "metadata:\n  finalizers: [example.com/hold]\n"
+    )
+    sandbox.kubectl("apply", "-f", "-", stdin=held)
+    sandbox.kubectl("delete", "configmap", "held", "-n", "apps", "--wait=false")
+    marked = json.loads(sandbox.kubectl("get", "cm", "held", "-n", "apps", "-o", "json").stdout)
+    assert marked["metadata"]["deletionTimestamp"]
+    sandbox.kubectl(
+        "patch", "configmap", "held", "-n", "apps", "--type=merge",
+        "-p", '{"metadata":{"finalizers":null}}',
+    )  # fmt: skip
+    assert sandbox.kubectl("get", "cm", "held", "-n", "apps", check=False).returncode == 1

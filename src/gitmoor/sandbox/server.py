@@ -195,6 +195,12 @@ class Sandbox:
         if dry_run:
             return self.as_version(info, new)
         stored = self.store.update(target.key(), new, expected_rv=expected)
+        meta = stored["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            # The last finalizer is gone: the deletion it held back happens now.
+            deleted = self.store.delete(target.key())
+            self.after_delete(info, deleted)
+            return self.as_version(info, deleted)
         self.after_write(info, stored)
         return self.as_version(info, stored)
 
