@@ -33,33 +33,38 @@ class ApiError(Exception):
         return body
 
 
-def not_found(group: str, resource: str, name: str) -> ApiError:
+def _about_object(
+    code: int, reason: str, group: str, resource: str, name: str, message: str
+) -> ApiError:
+    """An error about one named object, with the details the apiserver attaches."""
     qualified = f"{resource}.{group}" if group else resource
     return ApiError(
-        404,
-        "NotFound",
-        f'{qualified} "{name}" not found',
+        code,
+        reason,
+        message.format(resource=qualified, name=name),
         details={"name": name, "group": group, "kind": resource},
     )
 
 
+def not_found(group: str, resource: str, name: str) -> ApiError:
+    return _about_object(404, "NotFound", group, resource, name, '{resource} "{name}" not found')
+
+
 def already_exists(group: str, resource: str, name: str) -> ApiError:
-    qualified = f"{resource}.{group}" if group else resource
-    return ApiError(
-        409,
-        "AlreadyExists",
-        f'{qualified} "{name}" already exists',
-        details={"name": name, "group": group, "kind": resource},
+    return _about_object(
+        409, "AlreadyExists", group, resource, name, '{resource} "{name}" already exists'
     )
 
 
 def conflict(group: str, resource: str, name: str, why: str) -> ApiError:
-    qualified = f"{resource}.{group}" if group else resource
-    return ApiError(
+    return _about_object(
         409,
         "Conflict",
-        f'Operation cannot be fulfilled on {qualified} "{name}": {why}',
-        details={"name": name, "group": group, "kind": resource},
+        group,
+        resource,
+        name,
+        'Operation cannot be fulfilled on {resource} "{name}": '
+        + why.replace("{", "{{").replace("}", "}}"),
     )
 
 
