@@ -266,3 +266,28 @@ def test_finalizers_hold_a_delete_until_removed(sandbox: Sandbox) -> None:
         "-p", '{"metadata":{"finalizers":null}}',
     )  # fmt: skip
     assert sandbox.kubectl("get", "cm", "held", "-n", "apps", check=False).returncode == 1
+
+
+def test_service_account_tokens_authenticate_and_are_reviewed(sandbox: Sandbox) -> None:
+    sandbox.kubectl("create", "namespace", "apps")
+    accounts = sandbox.kubectl("get", "serviceaccounts", "-n", "apps", "-o", "name").stdout
+    assert accounts.split() == ["serviceaccount/default"]
+    token = sandbox.kubectl("create", "token", "default", "-n", "apps").stdout.strip()
+    assert token.count(".") == 2  # a signed JWT
+    as_account = sandbox.kubectl("--token", token, "get", "--raw", "/version")
+    assert json.loads(as_account.stdout)["major"] == "1"
+    # Reviewed as Vault's Kubernetes auth method asks: a TokenReview POSTed as JSON.
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+              "spec": {"token": token}}  # fmt: skip
+    code, reviewed = sandbox.request(
+        "POST", "/apis/authentication.k8s.io/v1/tokenreviews", json.dumps(review).encode()
+    )
+    assert code == 201
+    status = reviewed["status"]
+    assert status["authenticated"] is True
+    assert status["user"]["username"] == "system:serviceaccount:apps:default"
+    assert "system:serviceaccounts:apps" in status["user"]["groups"]
+    sandbox.kubectl("delete", "serviceaccount", "default", "-n", "apps")
+    refused = sandbox.kubectl("--token", token, "get", "--raw", "/version", check=False)
+    assert refused.returncode != 0
+    assert "Unauthorized" in refused.stderr

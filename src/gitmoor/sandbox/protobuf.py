@@ -62,6 +62,12 @@ MESSAGES: dict[str, dict[int, Field]] = {
     "NamespaceStatus": {1: Field("phase", "string")},
     "ServiceAccount": {1: Field("metadata", "ObjectMeta"),
                        4: Field("automountServiceAccountToken", "bool")},
+    "TokenRequest": {1: Field("metadata", "ObjectMeta"), 2: Field("spec", "TokenRequestSpec")},
+    "TokenRequestSpec": {1: Field("audiences", "string", repeated=True),
+                         3: Field("boundObjectRef", "BoundObjectReference"),
+                         4: Field("expirationSeconds", "int")},
+    "BoundObjectReference": {1: Field("kind", "string"), 2: Field("apiVersion", "string"),
+                             3: Field("name", "string"), 4: Field("uid", "string")},
     "DeleteOptions": {1: Field("gracePeriodSeconds", "int"),
                       2: Field("preconditions", "Preconditions"),
                       3: Field("orphanDependents", "bool"),
@@ -79,6 +85,7 @@ KINDS = {
     ("v1", "Namespace"),
     ("v1", "ServiceAccount"),
     ("v1", "DeleteOptions"),
+    ("authentication.k8s.io/v1", "TokenRequest"),
     ("meta.k8s.io/v1", "DeleteOptions"),
 }
 

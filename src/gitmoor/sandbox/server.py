@@ -38,6 +38,7 @@ from gitmoor.sandbox.pki import Pki
 from gitmoor.sandbox.schema import ResourceInfo, ResourceTable, Schemas
 from gitmoor.sandbox.selectors import FieldSelector, LabelSelector
 from gitmoor.sandbox.store import Key, Store
+from gitmoor.sandbox.tokens import TokenIssuer, token_request, token_review
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -74,6 +75,7 @@ class Sandbox:
 
     def __init__(self, state_dir: Path, *, token: str) -> None:
         self.token = token
+        self.tokens = TokenIssuer.load(state_dir / "pki")
         self.store = Store(state_dir / "state.db")
         self.table = ResourceTable.builtin()
         self.schemas = Schemas.load()
@@ -82,6 +84,20 @@ class Sandbox:
         for crd in crds:
             self._register_crd(crd)
         self._ensure_system_namespaces()
+
+    def lookup(self, resource: str, namespace: str, name: str) -> KubeObject | None:
+        """A core object by resource, namespace and name (for token reviews)."""
+        return self.store.get(Key("", resource, namespace, name))
+
+    def authenticated(self, header: str) -> bool:
+        """The sandbox's own token, or a ServiceAccount token it issued and still honours."""
+        scheme, _, given = header.partition(" ")
+        if scheme != "Bearer" or not given:
+            return False
+        if hmac.compare_digest(given.encode(), self.token.encode()):
+            return True
+        review = self.tokens.review(given, (), lookup=self.lookup)
+        return bool(review.get("authenticated"))
 
     def _ensure_system_namespaces(self) -> None:
         """The namespaces every cluster starts with."""
@@ -342,6 +358,8 @@ class Sandbox:
         return obj
 
     def after_write(self, info: ResourceInfo, obj: KubeObject) -> None:
+        if info.group == "" and info.plural == "namespaces":
+            self._default_service_account(obj["metadata"]["name"])
         if info.group == CRD_GROUP and info.plural == "customresourcedefinitions":
             self._register_crd(obj)
 
@@ -354,6 +372,17 @@ class Sandbox:
                 self.store.delete(Key(group, plural, meta.get("namespace") or "", meta["name"]))
             self.table.remove_crd(obj)
             self.schemas.remove_crd(obj)
+
+    def _default_service_account(self, namespace: str) -> None:
+        """Every namespace has a ServiceAccount named default, as its controller makes it."""
+        key = Key("", "serviceaccounts", namespace, "default")
+        accounts = self.table.lookup("", "v1", "serviceaccounts")
+        if accounts is None or self.store.get(key) is not None:
+            return
+        body = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}
+        target = Target(accounts, namespace, None, None)
+        with contextlib.suppress(ApiError):  # a namespace being terminated takes nothing new
+            self.create(target, body, manager="gitmoor-sandbox", dry_run=False)
 
     def _register_crd(self, crd: KubeObject) -> None:
         self.table.add_crd(crd)
@@ -501,9 +530,7 @@ def create_app(state_dir: Path, *, token: str, nodes: int = 1) -> web.Applicatio
 
     @web.middleware
     async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "")
-        expected = f"Bearer {sandbox.token}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if not sandbox.authenticated(request.headers.get("Authorization", "")):
             return _json(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
         try:
             return await handler(request)
@@ -577,7 +604,24 @@ def create_app(state_dir: Path, *, token: str, nodes: int = 1) -> web.Applicatio
     app.router.add_routes(routes)
     app.router.add_route("*", "/api/{path:.*}", resource)
     app.router.add_route("*", "/apis/{path:.*}", resource)
-    _ = nodes  # the workload simulator (a later piece) creates the nodes
+    controllers: list[asyncio.Task[None]] = []
+
+    async def start_controllers(app: web.Application) -> None:
+        # Imported here: both modules use this one's Sandbox and Target.
+        from gitmoor.sandbox.collector import run_collector
+        from gitmoor.sandbox.simulator import run_simulator
+
+        controllers.append(asyncio.create_task(run_simulator(sandbox, nodes=nodes)))
+        controllers.append(asyncio.create_task(run_collector(sandbox)))
+
+    async def stop_controllers(app: web.Application) -> None:
+        for task in controllers:
+            task.cancel()
+        await asyncio.gather(*controllers, return_exceptions=True)
+        controllers.clear()
+
+    app.on_startup.append(start_controllers)
+    app.on_cleanup.append(stop_controllers)
     return app
 
 
@@ -602,6 +646,16 @@ async def _dispatch(sandbox: Sandbox, target: Target, request: web.Request) -> w
     info = target.info
     if target.subresource == "scale":
         return await _scale(sandbox, target, request, dry_run)
+    if target.subresource == "token" and method == "POST":
+        body = await _body_object(request)
+        issued = token_request(
+            sandbox.tokens, body, namespace=target.namespace or "", name=target.name or "",
+            lookup=sandbox.lookup,
+        )  # fmt: skip
+        return _json(issued, 201)
+    if (info.group, info.plural, method) == ("authentication.k8s.io", "tokenreviews", "POST"):
+        review = token_review(sandbox.tokens, await _body_object(request), lookup=sandbox.lookup)
+        return _json(review, 201)
     if method == "GET" and target.name is None:
         if request.query.get("watch") in ("true", "1"):
             return await _watch(sandbox, target, request)
