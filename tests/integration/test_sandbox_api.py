@@ -117,8 +117,14 @@ def test_status_subresource_is_separate(sandbox: Sandbox) -> None:
     code, created = sandbox.request("POST", path, json.dumps(deployment).encode())
     assert code == 201
     assert "replicas" not in (created.get("status") or {})  # the main resource ignores status
-    created["status"] = {"replicas": 3}
-    code, updated = sandbox.request("PUT", f"{path}/d/status", json.dumps(created).encode())
+    # The workload simulator writes this status too: read, write, and retry on a conflict,
+    # as any controller does.
+    for _ in range(10):
+        _, latest = sandbox.request("GET", f"{path}/d")
+        latest["status"] = {"replicas": 3}
+        code, updated = sandbox.request("PUT", f"{path}/d/status", json.dumps(latest).encode())
+        if code != 409:
+            break
     assert code == 200
     assert updated["status"]["replicas"] == 3
     assert updated["metadata"]["generation"] == 1  # status writes leave generation alone
