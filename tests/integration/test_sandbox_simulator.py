@@ -12,8 +12,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pytest
-
 from gitmoor.sandbox import server
 from gitmoor.sandbox.simulator import run_simulator
 from gitmoor.sandbox.store import Key
@@ -373,11 +371,6 @@ spec:
     assert ipaddress.ip_address(ingress[0]["ip"]) in ipaddress.ip_network("172.18.255.0/24")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cluster IPs are allocated when a Service is created, by the API server, which "
-    "does not do it yet",
-)
 def test_service_gets_a_cluster_ip_when_created(sandbox: Sandbox) -> None:
     service = {
         "apiVersion": "v1",
@@ -520,10 +513,10 @@ def names(sandbox: Sandbox) -> set[str]:
 
 
 def test_foreground_deletion_waits_for_blocking_dependents(sandbox: Sandbox) -> None:
-    owner = configmap(sandbox, "owner", finalizers=["foregroundDeletion"])
+    owner = configmap(sandbox, "owner")
     configmap(sandbox, "held", owners=(owner,), finalizers=["example.com/hold"])
     configmap(sandbox, "free", owners=(owner,))
-    sandbox.kubectl("delete", "configmap", "owner", "--wait=false")
+    sandbox.kubectl("delete", "configmap", "owner", "--cascade=foreground", "--wait=false")
     held = eventually(
         lambda: get(sandbox, "configmap", "held")["metadata"].get("deletionTimestamp"),
         "the held dependent is being deleted",
@@ -541,10 +534,10 @@ def test_foreground_deletion_waits_for_blocking_dependents(sandbox: Sandbox) -> 
 
 
 def test_orphan_deletion_keeps_dependents_without_the_reference(sandbox: Sandbox) -> None:
-    owner = configmap(sandbox, "owner", finalizers=["orphan"])
+    owner = configmap(sandbox, "owner")
     other = configmap(sandbox, "other")
     configmap(sandbox, "kept", owners=(owner, other))
-    sandbox.kubectl("delete", "configmap", "owner")
+    sandbox.kubectl("delete", "configmap", "owner", "--cascade=orphan")
     eventually(lambda: names(sandbox) == {"other", "kept"}, "the owner is gone")
     kept = get(sandbox, "configmap", "kept")["metadata"]
     assert [r["name"] for r in kept["ownerReferences"]] == ["other"]
@@ -562,11 +555,6 @@ def test_dependents_of_a_missing_owner_are_collected(sandbox: Sandbox) -> None:
     eventually(lambda: not names(sandbox), "the last owner took its dependent with it")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the API server's delete does not yet pass propagationPolicy to "
-    "collector.mark_for_deletion",
-)
 def test_kubectl_delete_cascade_orphan(sandbox: Sandbox) -> None:
     sandbox.kubectl("apply", "-f", "-", stdin=deployment("web", replicas=1))
     sandbox.kubectl("rollout", "status", "deployment/web", "--timeout=30s")
@@ -576,11 +564,6 @@ def test_kubectl_delete_cascade_orphan(sandbox: Sandbox) -> None:
     assert len(get(sandbox, "pods", "-l", "app=web")["items"]) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the API server's delete does not yet pass propagationPolicy to "
-    "collector.mark_for_deletion",
-)
 def test_kubectl_delete_cascade_foreground(sandbox: Sandbox) -> None:
     sandbox.kubectl("apply", "-f", "-", stdin=deployment("web", replicas=1))
     sandbox.kubectl("rollout", "status", "deployment/web", "--timeout=30s")

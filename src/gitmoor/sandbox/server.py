@@ -25,6 +25,7 @@ from gitmoor.errors import ManifestError
 from gitmoor.manifests import load
 from gitmoor.sandbox import discovery, protobuf
 from gitmoor.sandbox.apply import record_update, server_side_apply
+from gitmoor.sandbox.collector import mark_for_deletion
 from gitmoor.sandbox.errors import ApiError, already_exists, bad_request, not_found
 from gitmoor.sandbox.objects import (
     KubeObject,
@@ -195,6 +196,7 @@ class Sandbox:
             raise bad_request("the name of the object does not match the name on the URL")
         expected = (body.get("metadata") or {}).get("resourceVersion") or None
         new = prepare_update(info, live, body, subresource=target.subresource)
+        self.keep_allocations(info, live, new)
         if operation == "Update":
             new = record_update(
                 live,
@@ -317,14 +319,13 @@ class Sandbox:
             )
         if dry_run:
             return self.as_version(info, live)
-        metadata = live["metadata"]
         if info.group == "" and info.plural == "namespaces":
             return self.terminate_namespace(target, live)
-        if metadata.get("finalizers"):
-            if not metadata.get("deletionTimestamp"):
-                marked = copy.deepcopy(live)
-                marked["metadata"]["deletionTimestamp"] = now()
-                marked["metadata"]["deletionGracePeriodSeconds"] = 0
+        marked = mark_for_deletion(info, live, options, now=now())
+        if marked is not None:
+            # A finalizer (the caller's, or the collector's for foreground and orphan
+            # propagation) holds the object until it is removed.
+            if marked != live:
                 live = self.store.update(target.key(), marked, expected_rv=expected)
             return self.as_version(info, live)
         deleted = self.store.delete(target.key(), expected_rv=expected)
@@ -355,7 +356,46 @@ class Sandbox:
             obj["status"] = _crd_status(obj)
         if info.group == "" and info.plural == "secrets":
             obj.setdefault("type", "Opaque")
+        if info.group == "" and info.plural == "services":
+            self._allocate_service_addresses(obj)
         return obj
+
+    def _allocate_service_addresses(self, service: KubeObject) -> None:
+        """A ClusterIP from 10.96.0.0/16 and node ports, at create, as the apiserver does."""
+        spec = service.setdefault("spec", {})
+        kind = spec.setdefault("type", "ClusterIP")
+        if kind == "ExternalName":
+            return
+        existing = self.store.list("", "services", None).items
+        if not spec.get("clusterIP"):
+            taken = {(s.get("spec") or {}).get("clusterIP") for s in existing}
+            address = next(
+                ip for ip in (f"10.96.{n // 254}.{n % 254 + 1}" for n in range(1, 65000))
+                if ip not in taken
+            )  # fmt: skip
+            spec["clusterIP"] = address
+        if spec["clusterIP"] != "None":
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+            spec.setdefault("ipFamilies", ["IPv4"])
+            spec.setdefault("ipFamilyPolicy", "SingleStack")
+        if kind in ("NodePort", "LoadBalancer"):
+            used = {
+                p.get("nodePort")
+                for s in existing
+                for p in (s.get("spec") or {}).get("ports") or []
+            }
+            free = (n for n in range(30000, 32768) if n not in used)
+            for port in spec.get("ports") or []:
+                port.setdefault("nodePort", next(free))
+
+    def keep_allocations(self, info: ResourceInfo, live: KubeObject, new: KubeObject) -> None:
+        """An update that leaves out what the server allocated keeps it."""
+        if (info.group, info.plural) != ("", "services"):
+            return
+        before, after = live.get("spec") or {}, new.setdefault("spec", {})
+        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            if field in before and field not in after:
+                after[field] = before[field]
 
     def after_write(self, info: ResourceInfo, obj: KubeObject) -> None:
         if info.group == "" and info.plural == "namespaces":
@@ -695,11 +735,11 @@ async def _dispatch(sandbox: Sandbox, target: Target, request: web.Request) -> w
             dry_run=dry_run,
         )
         return _json(obj, status)
-    if method == "DELETE" and target.name is not None:
-        options = await _body_object(request) if (await request.read()).strip() else {}
-        return _json(sandbox.delete(target, dry_run=dry_run, options=options))
     if method == "DELETE":
-        return _delete_collection(sandbox, target, request, dry_run)
+        options = await _delete_options(request)
+        if target.name is not None:
+            return _json(sandbox.delete(target, dry_run=dry_run, options=options))
+        return _delete_collection(sandbox, target, request, dry_run, options)
     raise ApiError(
         405,
         "MethodNotAllowed",
@@ -734,8 +774,22 @@ def _list(sandbox: Sandbox, target: Target, request: web.Request) -> web.Respons
     )
 
 
+async def _delete_options(request: web.Request) -> KubeObject:
+    """The DeleteOptions of a request: its body, and the query parameters that say the same."""
+    options = await _body_object(request) if (await request.read()).strip() else {}
+    for name in ("propagationPolicy", "orphanDependents", "gracePeriodSeconds"):
+        if name in request.query and name not in options:
+            value: Any = request.query[name]
+            if name == "orphanDependents":
+                value = value in ("true", "1")
+            elif name == "gracePeriodSeconds":
+                value = int(value)
+            options[name] = value
+    return options
+
+
 def _delete_collection(
-    sandbox: Sandbox, target: Target, request: web.Request, dry_run: bool
+    sandbox: Sandbox, target: Target, request: web.Request, dry_run: bool, options: KubeObject
 ) -> web.Response:
     labels, fields = _selectors(request)
     result = sandbox.store.list(
@@ -745,7 +799,7 @@ def _delete_collection(
     for item in result.items:
         one = Target(target.info, item["metadata"].get("namespace"), item["metadata"]["name"], None)
         with contextlib.suppress(ApiError):
-            deleted.append(sandbox.delete(one, dry_run=dry_run, options={}))
+            deleted.append(sandbox.delete(one, dry_run=dry_run, options=options))
     return _json(_list_body(target.info, deleted, str(sandbox.store.current_rv()), None, None))
 
 
@@ -862,7 +916,8 @@ async def serve(
     """Serve HTTPS until cancelled (SIGTERM in the background process)."""
     context = pki.server_ssl_context()
     app = create_app(state_dir, token=pki.token, nodes=nodes)
-    runner = web.AppRunner(app, access_log=None)
+    # Cancelling a handler when its client goes away ends watches with their connection.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=context)
     await site.start()
