@@ -20,3 +20,16 @@ def test_render_bench_runs_one_build() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ratio gitmoor warm / raw tools one by one" in done.stdout
     assert "18 HelmReleases" in done.stdout
+
+
+def test_sandbox_bench_runs_small() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "sandbox.py"), "--objects", "50"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "watch fan-out" in done.stdout
+    assert "server memory (MiB)" in done.stdout
