@@ -6,30 +6,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-def test_render_bench_runs_one_build() -> None:
+@pytest.mark.parametrize(
+    ("script", "argv", "expected"),
+    [
+        (
+            "render.py",
+            ["--builds", "1"],
+            ["ratio gitmoor warm / raw tools one by one", "18 HelmReleases"],
+        ),
+        ("sandbox.py", ["--objects", "50"], ["watch fan-out", "server memory (MiB)"]),
+    ],
+)
+def test_bench_runs(script: str, argv: list[str], expected: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, str(BENCH / "render.py"), "--builds", "1"],
+        [sys.executable, str(BENCH / script), *argv],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "ratio gitmoor warm / raw tools one by one" in done.stdout
-    assert "18 HelmReleases" in done.stdout
-
-
-def test_sandbox_bench_runs_small() -> None:
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "sandbox.py"), "--objects", "50"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "watch fan-out" in done.stdout
-    assert "server memory (MiB)" in done.stdout
+    for text in expected:
+        assert text in done.stdout

@@ -337,19 +337,28 @@ class _Collector:
             meta.pop("ownerReferences", None)
         self.sandbox.update(self._target(info, key), changed, manager=FIELD_MANAGER, dry_run=False)
 
-    def _finish_foreground(self, resource: Resource, key: ObjectKey) -> None:
-        """processDeletingDependentsItem: delete the dependents; once none blocks, let
-        the owner go."""
+    def _deleting_owner(
+        self, resource: Resource, key: ObjectKey, finalizer: str
+    ) -> tuple[ResourceInfo, KubeObject, str] | None:
+        """The owner, if it is being deleted and still holds ``finalizer``; with its uid."""
         info = self._info(resource)
         if info is None:
-            return
+            return None
         owner = self._read(info, key)
         meta = (owner or {}).get("metadata") or {}
         if owner is None or not meta.get("deletionTimestamp"):
+            return None
+        if finalizer not in (meta.get("finalizers") or ()):
+            return None
+        return info, owner, str(meta.get("uid", ""))
+
+    def _finish_foreground(self, resource: Resource, key: ObjectKey) -> None:
+        """processDeletingDependentsItem: delete the dependents; once none blocks, let
+        the owner go."""
+        found = self._deleting_owner(resource, key, FOREGROUND_FINALIZER)
+        if found is None:
             return
-        if FOREGROUND_FINALIZER not in (meta.get("finalizers") or ()):
-            return
-        uid = meta.get("uid", "")
+        info, owner, uid = found
         blocking = False
         for dependent_resource, informer in self.informers.items():
             for dependent in informer.dependents(uid):
@@ -367,16 +376,10 @@ class _Collector:
     def _finish_orphan(self, resource: Resource, key: ObjectKey) -> None:
         """orphanDependents: every dependent loses its reference to the owner, then the
         owner its ``orphan`` finalizer."""
-        info = self._info(resource)
-        if info is None:
+        found = self._deleting_owner(resource, key, ORPHAN_FINALIZER)
+        if found is None:
             return
-        owner = self._read(info, key)
-        meta = (owner or {}).get("metadata") or {}
-        if owner is None or not meta.get("deletionTimestamp"):
-            return
-        if ORPHAN_FINALIZER not in (meta.get("finalizers") or ()):
-            return
-        uid = meta.get("uid", "")
+        info, owner, uid = found
         for dependent_resource, informer in self.informers.items():
             dependent_info = self._info(dependent_resource)
             if dependent_info is None:
