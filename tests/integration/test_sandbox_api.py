@@ -128,3 +128,16 @@ def test_status_subresource_is_separate(sandbox: Sandbox) -> None:
     assert code == 200
     assert updated["status"]["replicas"] == 3
     assert updated["metadata"]["generation"] == 1  # status writes leave generation alone
+
+
+def test_unknown_field_under_strict_validation_is_refused(sandbox: Sandbox) -> None:
+    with_namespace(sandbox)
+    body = configmap("c", data={"a": "1"}, spec={"typo": True})
+    code, status = sandbox.request("POST", f"{CONFIGMAPS}?fieldValidation=Strict", body)
+    assert (code, status["reason"]) == (400, "BadRequest")
+    assert 'unknown field "spec"' in status["message"]
+    # Otherwise the field is dropped, as a real server does when it decodes the object.
+    code, created = sandbox.request("POST", f"{CONFIGMAPS}?fieldValidation=Ignore", body)
+    assert code == 201
+    assert "spec" not in created
+    assert created["data"] == {"a": "1"}

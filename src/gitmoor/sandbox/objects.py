@@ -155,8 +155,9 @@ def _spec_changed(live: KubeObject, new: KubeObject) -> bool:
     return before != after
 
 
-def unknown_fields(value: Any, schema: Any, path: str = "") -> list[str]:
-    """Fields in ``value`` its schema does not declare, as strict field validation finds them.
+def unknown_fields(value: Any, schema: Any, path: str = "", *, prune: bool = False) -> list[str]:
+    """Fields in ``value`` its schema does not declare, as strict field validation finds them;
+    with ``prune``, also removed from ``value``, as the API server drops them when storing.
 
     ``schema`` is a SchemaNode (or None where nothing is known, which accepts anything).
     """
@@ -165,13 +166,15 @@ def unknown_fields(value: Any, schema: Any, path: str = "") -> list[str]:
     found: list[str] = []
     if isinstance(value, dict) and schema.is_object:
         declared = set(schema.properties)
-        for key, item in value.items():
+        for key in list(value):
             child = f"{path}.{key}" if path else str(key)
             if not schema.is_map and declared and key not in declared:
                 found.append(child)
+                if prune:
+                    del value[key]
                 continue
-            found.extend(unknown_fields(item, schema.field(key), child))
+            found.extend(unknown_fields(value[key], schema.field(key), child, prune=prune))
     elif isinstance(value, list) and schema.is_array:
         for index, item in enumerate(value):
-            found.extend(unknown_fields(item, schema.items(), f"{path}[{index}]"))
+            found.extend(unknown_fields(item, schema.items(), f"{path}[{index}]", prune=prune))
     return found

@@ -296,12 +296,10 @@ class Sandbox:
         return self.table.crd_name(info.group, info.version, info.plural) is not None
 
     def check_fields(self, info: ResourceInfo, obj: KubeObject, validation: str) -> None:
-        """fieldValidation=Strict: refuse fields the schema does not declare (kubectl's
-        default, since the OpenAPI documents say the server validates)."""
-        if validation != "Strict":
-            return
-        unknown = unknown_fields(obj, self.schema(info))
-        if unknown:
+        """Fields the schema does not declare: refused with fieldValidation=Strict (kubectl's
+        default, since the OpenAPI documents say the server validates), dropped otherwise."""
+        unknown = unknown_fields(obj, self.schema(info), prune=validation != "Strict")
+        if unknown and validation == "Strict":
             listed = ", ".join(f'unknown field "{f}"' for f in unknown)
             raise bad_request(f"strict decoding error: {listed}")
 
