@@ -291,3 +291,32 @@ def test_service_account_tokens_authenticate_and_are_reviewed(sandbox: Sandbox) 
     refused = sandbox.kubectl("--token", token, "get", "--raw", "/version", check=False)
     assert refused.returncode != 0
     assert "Unauthorized" in refused.stderr
+
+
+STATEFULSET = """\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: apps}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "postgres:17"}]
+"""
+
+
+def test_workload_defaults_are_filled_in(sandbox: Sandbox) -> None:
+    sandbox.kubectl("create", "namespace", "apps")
+    sandbox.kubectl("apply", "-f", "-", stdin=DEPLOYMENT.replace("{tag}", "1.25"))
+    spec = json.loads(sandbox.kubectl("get", "deploy", "web", "-n", "apps", "-o", "json").stdout)[
+        "spec"
+    ]
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["progressDeadlineSeconds"] == 600
+    sandbox.kubectl("apply", "-f", "-", stdin=STATEFULSET)
+    # kubectl refuses rollout status without the update strategy the server defaults.
+    done = sandbox.kubectl("rollout", "status", "statefulset/db", "-n", "apps", "--timeout=30s")
+    assert "roll out complete" in done.stdout or "rolling update complete" in done.stdout

@@ -178,3 +178,43 @@ def unknown_fields(value: Any, schema: Any, path: str = "", *, prune: bool = Fal
         for index, item in enumerate(value):
             found.extend(unknown_fields(item, schema.items(), f"{path}[{index}]", prune=prune))
     return found
+
+
+# Defaults the API server writes into workloads, where clients read them back (kubectl
+# rollout status needs the update strategy; kstatus reads progressDeadlineSeconds).
+_WORKLOAD_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("apps", "Deployment"): {
+        "replicas": 1,
+        "revisionHistoryLimit": 10,
+        "progressDeadlineSeconds": 600,
+        "strategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+    },
+    ("apps", "StatefulSet"): {
+        "replicas": 1,
+        "revisionHistoryLimit": 10,
+        "podManagementPolicy": "OrderedReady",
+        "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+    },
+    ("apps", "DaemonSet"): {
+        "revisionHistoryLimit": 10,
+        "updateStrategy": {"type": "RollingUpdate",
+                           "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
+    },
+    ("batch", "Job"): {"parallelism": 1, "completions": 1, "backoffLimit": 6},
+}  # fmt: skip
+
+
+def apply_defaults(info: ResourceInfo, obj: KubeObject) -> None:
+    """Fill in, in place, the workload defaults the API server sets when a field is absent."""
+    defaults = _WORKLOAD_DEFAULTS.get((info.group, info.kind))
+    spec = obj.get("spec")
+    if defaults is None or not isinstance(spec, dict):
+        return
+    for key, value in defaults.items():
+        if key not in spec:
+            spec[key] = copy.deepcopy(value)
+        elif isinstance(value, dict) and isinstance(spec[key], dict):
+            for inner, default in value.items():
+                if spec[key].get("type", value.get("type")) == value.get("type"):
+                    spec[key].setdefault(inner, copy.deepcopy(default))

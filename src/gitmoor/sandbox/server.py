@@ -29,6 +29,7 @@ from gitmoor.sandbox.collector import mark_for_deletion
 from gitmoor.sandbox.errors import ApiError, already_exists, bad_request, not_found
 from gitmoor.sandbox.objects import (
     KubeObject,
+    apply_defaults,
     now,
     prepare_create,
     prepare_update,
@@ -164,6 +165,7 @@ class Sandbox:
         obj = prepare_create(info, body, target.namespace)
         if info.namespaced:
             self.require_namespace(obj["metadata"]["namespace"])
+        apply_defaults(info, obj)
         obj = record_update(
             None, obj, manager=manager, operation="Update", now=now(), schema=self.schema(info),
             reset_fields=_reset_fields(info, None),
@@ -197,6 +199,7 @@ class Sandbox:
         expected = (body.get("metadata") or {}).get("resourceVersion") or None
         new = prepare_update(info, live, body, subresource=target.subresource)
         self.keep_allocations(info, live, new)
+        apply_defaults(info, new)
         if operation == "Update":
             new = record_update(
                 live,
@@ -243,6 +246,7 @@ class Sandbox:
                     reset_fields=_reset_fields(info, None),
                 )  # fmt: skip
                 merged = self.on_create(info, merged)
+                apply_defaults(info, merged)
                 if dry_run:
                     return merged, 201
                 stored = self.store.create(target.key(), merged)
