@@ -278,16 +278,7 @@ class TokenIssuer:
             ref = private.get(kind)
             if ref is None:
                 continue
-            bound = lookup(f"{kind}s", namespace, str(ref.get("name") or ""))
-            if bound is None:
-                raise _NotAuthenticatedError("service account token has been invalidated")
-            if _uid(bound) != ref.get("uid"):
-                raise _NotAuthenticatedError(
-                    f"{kind} UID ({_uid(bound)}) does not match service account {kind} ref "
-                    f"claim ({ref.get('uid')})"
-                )
-            if _deleted(bound, now):
-                raise _NotAuthenticatedError("service account token has been invalidated")
+            _check_bound(lookup, kind, namespace, ref, now)
             if kind == "pod":
                 extra[EXTRA_POD_NAME] = [str(ref["name"])]
                 extra[EXTRA_POD_UID] = [str(ref["uid"])]
@@ -295,16 +286,7 @@ class TokenIssuer:
         if node_ref is not None:
             # A Pod-bound token only reports its Pod's node; a Node-bound one needs the Node.
             if private.get("pod") is None:
-                node = lookup("nodes", "", str(node_ref.get("name") or ""))
-                if node is None:
-                    raise _NotAuthenticatedError("service account token has been invalidated")
-                if _uid(node) != node_ref.get("uid"):
-                    raise _NotAuthenticatedError(
-                        f"node UID ({_uid(node)}) does not match service account node ref "
-                        f"claim ({node_ref.get('uid')})"
-                    )
-                if _deleted(node, now):
-                    raise _NotAuthenticatedError("service account token has been invalidated")
+                _check_bound(lookup, "node", "", node_ref, now)
             extra[EXTRA_NODE_NAME] = [str(node_ref.get("name") or "")]
             if node_ref.get("uid"):
                 extra[EXTRA_NODE_UID] = [str(node_ref["uid"])]
@@ -594,6 +576,21 @@ def _invalid(kind: str, name: str, field: str, message: str) -> ApiError:
             "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}],
         },
     )
+
+
+def _check_bound(lookup: Lookup, kind: str, namespace: str, ref: KubeObject, now: float) -> None:
+    """The object a token is bound to (a secret, pod or node) still exists, is the same
+    one (uid) and is not being deleted."""
+    bound = lookup(f"{kind}s", namespace, str(ref.get("name") or ""))
+    if bound is None:
+        raise _NotAuthenticatedError("service account token has been invalidated")
+    if _uid(bound) != ref.get("uid"):
+        raise _NotAuthenticatedError(
+            f"{kind} UID ({_uid(bound)}) does not match service account {kind} ref "
+            f"claim ({ref.get('uid')})"
+        )
+    if _deleted(bound, now):
+        raise _NotAuthenticatedError("service account token has been invalidated")
 
 
 def _uid(obj: KubeObject) -> str:
