@@ -11,7 +11,7 @@ import pytest
 from gitmoor.api.kustomize import Kustomization
 from gitmoor.errors import ManifestError, RenderError, SubstitutionError
 from gitmoor.manifests import KubeObject
-from gitmoor.render.kustomization import build_kustomization
+from gitmoor.render.kustomization import render_kustomization
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def nothing(kind: str, name: str) -> Mapping[str, str] | None:
 
 def build(root: Path, ks: Kustomization, **options: Any) -> list[KubeObject]:
     options.setdefault("lookup", nothing)
-    return build_kustomization(root, ks, **options)
+    return render_kustomization(root, ks, **options).objects
 
 
 def by_name(objects: list[KubeObject]) -> dict[str, KubeObject]:

@@ -52,17 +52,6 @@ class RenderedKustomization:
     """For each object, the file in the source it came from (None for generated ones)."""
 
 
-def build_kustomization(
-    source_root: Path,
-    ks: Kustomization,
-    *,
-    lookup: VariableLookup,
-    strict: bool = True,
-) -> list[KubeObject]:
-    """The objects a Kustomization applies; see :func:`render_kustomization`."""
-    return render_kustomization(source_root, ks, lookup=lookup, strict=strict).objects
-
-
 def render_kustomization(
     source_root: Path,
     ks: Kustomization,

@@ -55,6 +55,8 @@ class Fetcher:
             return self._fetched[key]
 
     def git(self, repository: GitRepository) -> SourceTree:
+        ref = git_ref(repository)
+
         def fetch() -> SourceTree:
             auth = None
             if repository.spec.secret_ref is not None:
@@ -62,14 +64,14 @@ class Fetcher:
                 auth = GitAuth.from_secret_data(data) if data is not None else None
             artifact = fetch_git(
                 repository.spec.url,
-                git_ref(repository),
+                ref,
                 store=self.store,
                 auth=auth,
                 ignore=repository.spec.ignore,
             )
             return SourceTree(revision=artifact.revision, path=artifact.path)
 
-        key = ("git", repository.spec.url, repr(git_ref(repository)), repository.spec.ignore or "")
+        key = ("git", repository.spec.url, repr(ref), repository.spec.ignore or "")
         tree = self._once(key, fetch)
         assert isinstance(tree, SourceTree)
         return tree
