@@ -6,8 +6,9 @@
     │   └── GraphError        a dependsOn cycle or a dependency that does not exist
     ├── SourceError           a Git repository, chart repository or registry failed us
     │   └── ChartNotFoundError
-    └── RenderError           kustomize, postBuild substitution, SOPS or Helm failed
-        └── SubstitutionError
+    ├── RenderError           kustomize, postBuild substitution, SOPS or Helm failed
+    │   └── SubstitutionError
+    └── ClusterError          the Kubernetes API refused a request or could not be reached
 
 Every error carries where it happened (file, object, field) as data, so the CLI can
 print it and a controller can turn it into a condition without parsing messages.
@@ -96,3 +97,26 @@ class RenderError(GitmoorError):
 
 class SubstitutionError(RenderError):
     """postBuild substitution met a variable with no value and no default."""
+
+
+class ClusterError(GitmoorError):
+    """The Kubernetes API answered with an error Status, or could not be reached.
+
+    ``code`` and ``reason`` are the Status's (``code`` 0 and reason ``Unavailable`` when no
+    answer came), so callers can tell a conflict from an outage without reading messages.
+    """
+
+    def __init__(
+        self, message: str, location: Location | None = None, *, code: int = 0, reason: str = ""
+    ) -> None:
+        super().__init__(message, location)
+        self.code = code
+        self.reason = reason
+
+    def at(self, **where: str | int | None) -> GitmoorError:
+        located = super().at(**where)
+        return ClusterError(located.message, located.location, code=self.code, reason=self.reason)
+
+    @property
+    def unavailable(self) -> bool:
+        return self.reason == "Unavailable"

@@ -1,0 +1,1 @@
+"""Applying rendered objects to a cluster: ordering, inventory, pruning, health."""
