@@ -31,13 +31,13 @@ from gitmoor.sandbox.informer import (
     Informer,
     ObjectKey,
     OwnerRef,
-    WorkQueue,
     owner_refs,
     process,
     synced,
 )
 from gitmoor.sandbox.schema import ResourceInfo
 from gitmoor.sandbox.store import DELETED, Key
+from gitmoor.workqueue import WorkQueue
 
 if TYPE_CHECKING:
     from gitmoor.sandbox.server import Sandbox

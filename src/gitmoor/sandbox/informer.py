@@ -7,8 +7,8 @@ lists again when that resourceVersion is too old (410 Gone) and reports as DELET
 vanished meanwhile. Events older than what the cache holds (a controller records its own
 writes at once) are dropped, so the cache never goes back in time.
 
-A :class:`WorkQueue` holds keys to reconcile, each at most once, with timers for keys
-due later: controllers react to events and deadlines, never by polling every object.
+Controllers take keys from a :class:`gitmoor.workqueue.WorkQueue`: they react to events
+and deadlines, never by polling every object.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from gitmoor.sandbox.errors import ApiError
 from gitmoor.sandbox.store import BOOKMARK, DELETED, Store
+from gitmoor.workqueue import WorkQueue
 
 KubeObject = dict[str, Any]
 ObjectKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
@@ -210,53 +211,6 @@ class Informer(Generic[T]):
                     del self._by_owner[uid]
 
 
-class WorkQueue(Generic[Item]):
-    """Items to process, each queued at most once, in the order they were first added;
-    ``add_after`` queues an item when a timer fires (the earliest timer wins)."""
-
-    def __init__(self) -> None:
-        self._items: dict[Item, None] = {}
-        self._ready = asyncio.Event()
-        self._timers: dict[Item, asyncio.TimerHandle] = {}
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def add(self, item: Item) -> None:
-        self._items[item] = None
-        self._ready.set()
-
-    def add_after(self, item: Item, seconds: float) -> None:
-        if seconds <= 0:
-            self.add(item)
-            return
-        loop = asyncio.get_running_loop()
-        when = loop.time() + seconds
-        current = self._timers.get(item)
-        if current is not None:
-            if current.when() <= when:
-                return
-            current.cancel()
-        self._timers[item] = loop.call_at(when, self._fire, item)
-
-    def _fire(self, item: Item) -> None:
-        self._timers.pop(item, None)
-        self.add(item)
-
-    async def get(self) -> Item:
-        while not self._items:
-            self._ready.clear()
-            await self._ready.wait()
-        item = next(iter(self._items))
-        del self._items[item]
-        return item
-
-    def close(self) -> None:
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-
-
 async def process(
     queue: WorkQueue[Item],
     handle: Callable[[Item], float | None],
@@ -285,6 +239,8 @@ async def process(
             else:
                 if again is not None:
                     queue.add_after(item, again)
+            finally:
+                queue.done(item)
             # Writes are synchronous: let the API serve requests between items.
             await asyncio.sleep(0)
     finally:

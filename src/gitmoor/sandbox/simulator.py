@@ -92,7 +92,6 @@ from gitmoor.sandbox.errors import ApiError
 from gitmoor.sandbox.informer import (
     Informer,
     ObjectKey,
-    WorkQueue,
     object_key,
     owner_refs,
     process,
@@ -101,6 +100,7 @@ from gitmoor.sandbox.informer import (
 from gitmoor.sandbox.objects import now as timestamp
 from gitmoor.sandbox.server import Sandbox, Target
 from gitmoor.sandbox.store import DELETED, Key
+from gitmoor.workqueue import WorkQueue
 
 KubeObject = dict[str, Any]
 
