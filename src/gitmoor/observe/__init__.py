@@ -1,0 +1,1 @@
+"""What the controllers tell the outside world: Kubernetes Events, Prometheus metrics, logs."""
