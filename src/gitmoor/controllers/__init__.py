@@ -1,0 +1,1 @@
+"""The controllers: one reconciler per kind, the work queue, and leader election."""

@@ -1,0 +1,142 @@
+"""The GitRepository controller: fetch on each interval, record the artifact.
+
+The fetch is :func:`gitmoor.source.git.fetch_git` (a poll that finds the tip unchanged
+costs one ref listing and no copy). A new revision writes ``status.artifact`` and an Event;
+a failed fetch keeps the last artifact, so Kustomizations go on from it, and says why in
+Ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from gitmoor.api.meta import duration_seconds
+from gitmoor.api.registry import parse_resource
+from gitmoor.api.source import GitRepository
+from gitmoor.cluster import Kind
+from gitmoor.controllers import conditions
+from gitmoor.controllers.context import (
+    Context,
+    deleting,
+    ready_status,
+    suspended,
+    with_ready,
+    with_stalled,
+)
+from gitmoor.controllers.manager import Key, Result
+from gitmoor.errors import GitmoorError, InputError, Location
+from gitmoor.manifests import KubeObject
+from gitmoor.source.fetcher import git_ref
+from gitmoor.source.git import GitAuth, fetch_git
+
+KIND = Kind("source.toolkit.fluxcd.io", "v1", "GitRepository", "gitrepositories", True)
+CONTROLLER = "source-controller"
+DEFAULT_TIMEOUT = 60.0
+
+
+def artifact_revision(obj: Mapping[str, Any] | None) -> str:
+    """The revision of a source's stored artifact ("" when it has none yet)."""
+    artifact = ((obj or {}).get("status") or {}).get("artifact") or {}
+    return str(artifact.get("revision") or "")
+
+
+class GitRepositoryReconciler:
+    kind = KIND
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    def triggers(
+        self, kind: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    ) -> Iterable[Key]:
+        return ()
+
+    async def reconcile(self, obj: KubeObject) -> Result:
+        context = self.context
+        started = time.monotonic()
+        if deleting(obj):
+            await context.drop_finalizer(obj)
+            context.metrics.forget(KIND.kind, obj["metadata"].get("namespace", ""),
+                                   obj["metadata"]["name"])  # fmt: skip
+            return Result(None)
+        try:
+            model = parse_resource(obj)
+            assert isinstance(model, GitRepository)
+        except InputError as exc:
+            # Nothing to retry until the object changes.
+            await context.write_status(obj, with_stalled(obj, "InvalidSpec", str(exc)))
+            return Result(None)
+        if suspended(obj):
+            context.finished(obj, started=started, revision=artifact_revision(obj),
+                             ready=ready_status(obj), result="suspended")  # fmt: skip
+            return Result(None)
+        obj = await context.ensure_finalizer(obj)
+        interval = duration_seconds(model.spec.interval)
+        timeout = duration_seconds(model.spec.timeout) if model.spec.timeout else DEFAULT_TIMEOUT
+        previous = artifact_revision(obj)
+        try:
+            auth = await self._auth(model)
+            artifact = await asyncio.wait_for(
+                asyncio.to_thread(
+                    fetch_git, model.spec.url, git_ref(model), store=context.store, auth=auth,
+                    ignore=model.spec.ignore,
+                ),
+                timeout,
+            )  # fmt: skip
+        except (GitmoorError, TimeoutError) as exc:
+            message = str(exc) if isinstance(exc, GitmoorError) else f"timed out after {timeout:g}s"
+            status = with_ready(obj, False, conditions.GIT_OPERATION_FAILED, message)
+            status["conditions"] = conditions.set_condition(
+                status["conditions"], conditions.FETCH_FAILED, True,
+                conditions.GIT_OPERATION_FAILED, message,
+                generation=obj["metadata"].get("generation"),
+            )  # fmt: skip
+            written = await context.write_status(obj, status)
+            await context.recorder(CONTROLLER).record(
+                written, type="Warning", reason=conditions.GIT_OPERATION_FAILED, message=message
+            )
+            context.finished(written, started=started, revision=previous, ready="False",
+                             error=exc)  # fmt: skip
+            return Result(interval, failed=True)
+        record = {
+            "path": f"gitrepository/{model.namespace}/{model.name}/{artifact.digest}.tar.gz",
+            "url": artifact.path.as_uri(),
+            "revision": artifact.revision,
+            "digest": f"sha256:{artifact.digest}",
+            "lastUpdateTime": conditions.now(),
+        }
+        old_artifact = (obj.get("status") or {}).get("artifact") or {}
+        if old_artifact.get("digest") == record["digest"]:
+            record["lastUpdateTime"] = old_artifact.get("lastUpdateTime", record["lastUpdateTime"])
+        message = f"stored artifact for revision '{artifact.revision}'"
+        status = with_ready(obj, True, conditions.SUCCEEDED, message, artifact=record,
+                            url=model.spec.url)  # fmt: skip
+        status["conditions"] = conditions.set_condition(
+            conditions.remove(status["conditions"], conditions.FETCH_FAILED),
+            conditions.ARTIFACT_IN_STORAGE, True, conditions.SUCCEEDED, message,
+            generation=obj["metadata"].get("generation"),
+        )  # fmt: skip
+        written = await context.write_status(obj, status)
+        if artifact.revision != previous:
+            await context.recorder(CONTROLLER).record(
+                written, type="Normal", reason="NewArtifact",
+                message=f"stored artifact with revision '{artifact.revision}' from "
+                f"'{model.spec.url}'",
+            )  # fmt: skip
+        context.finished(written, started=started, revision=artifact.revision, ready="True")
+        return Result(interval)
+
+    async def _auth(self, model: GitRepository) -> GitAuth | None:
+        if model.spec.secret_ref is None:
+            return None
+        name = model.spec.secret_ref.name
+        secret = await self.context.cluster.get("v1", "Secret", name, model.namespace)
+        if secret is None:
+            raise InputError(f"secret '{model.namespace}/{name}' not found",
+                             Location(object=model.display, field="spec.secretRef"))  # fmt: skip
+        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
+        return GitAuth.from_secret_data(data)
