@@ -306,7 +306,8 @@ class KustomizationReconciler:
             )  # fmt: skip
         self.context.finished(written, started=started, revision=revision, ready="False",
                               source_name=_source_of(obj)[2],
-                              error=GitmoorError(message))  # fmt: skip
+                              error=GitmoorError(message) if warn else None,
+                              result=None if warn else reason)  # fmt: skip
 
     async def _finalize(self, obj: KubeObject, model: Kustomization, owner: Owner) -> None:
         """On deletion, prune what this Kustomization applied (Flux's default policy: prune

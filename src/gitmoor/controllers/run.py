@@ -1,0 +1,97 @@
+"""Putting the controllers together: CRDs into a cluster, bootstrap objects, the manager."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gitmoor.api.crds import crd_manifests
+from gitmoor.apply.engine import wait_established
+from gitmoor.cluster import Cluster
+from gitmoor.controllers.context import Context
+from gitmoor.controllers.gitrepository import GitRepositoryReconciler
+from gitmoor.controllers.kustomization import KustomizationReconciler
+from gitmoor.controllers.manager import Manager
+from gitmoor.manifests import KubeObject
+from gitmoor.observe.metrics import Metrics
+from gitmoor.source.artifacts import ArtifactStore
+
+
+async def install_crds(cluster: Cluster, *, timeout: float = 60.0) -> list[KubeObject]:
+    """Apply gitmoor's CRDs (Flux's and External Secrets' kinds) and wait until served."""
+    crds = crd_manifests()
+    for crd in crds:
+        await cluster.apply(crd, force=True)
+    await wait_established(cluster, crds, timeout=timeout)
+    return crds
+
+
+def build_manager(
+    cluster: Cluster,
+    *,
+    cache_dir: Path,
+    concurrency: int = 4,
+    namespace: str | None = None,
+    metrics: Metrics | None = None,
+    dependency_requeue: float = 10.0,
+) -> tuple[Manager, Context]:
+    manager = Manager(cluster, concurrency=concurrency, namespace=namespace)
+    context = Context(
+        cluster,
+        manager,
+        ArtifactStore(cache_dir),
+        metrics=metrics or Metrics(),
+        dependency_requeue=dependency_requeue,
+    )
+    manager.register(GitRepositoryReconciler(context))
+    manager.register(KustomizationReconciler(context))
+    return manager, context
+
+
+def bootstrap_objects(
+    url: str, *, branch: str, path: str, name: str = "flux-system", namespace: str = "flux-system"
+) -> list[dict[str, Any]]:
+    """The Namespace, GitRepository and root Kustomization ``flux bootstrap`` writes."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"interval": "1m0s", "ref": {"branch": branch}, "url": url},
+        },
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "interval": "10m0s",
+                "path": path if path.startswith("./") else f"./{path.strip('/')}",
+                "prune": True,
+                "sourceRef": {"kind": "GitRepository", "name": name},
+            },
+        },
+    ]
+
+
+async def apply_bootstrap(cluster: Cluster, objects: Sequence[dict[str, Any]]) -> None:
+    """Apply the bootstrap objects; the root Kustomization adopts them once it applies the
+    same objects from the repository (as after ``flux bootstrap``)."""
+    for obj in objects:
+        await cluster.apply(obj, force=True)
+
+
+async def run_until(manager: Manager, stop: asyncio.Event) -> None:
+    """Run the manager until ``stop`` is set."""
+    task = asyncio.create_task(manager.run())
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # the manager stopped on its own: raise what stopped it
+    finally:
+        for pending in (task, waiter):
+            pending.cancel()
+        await asyncio.gather(task, waiter, return_exceptions=True)
