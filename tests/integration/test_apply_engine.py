@@ -86,7 +86,8 @@ async def test_first_apply_creates_in_stages_and_second_is_a_no_op(cluster: Clus
     assert order[:2] == ["Namespace", "CustomResourceDefinition"]
     assert order.index("Secret") < order.index("ConfigMap") < order.index("Deployment")
     widget = await cluster.get("example.com/v1", "Widget", "w", "shop")
-    assert widget is not None and widget["spec"] == {"size": 3}
+    assert widget is not None
+    assert widget["spec"] == {"size": 3}
     labels = widget["metadata"]["labels"]
     assert labels == {
         "kustomize.toolkit.fluxcd.io/name": "apps",
@@ -110,7 +111,8 @@ async def test_a_changed_value_and_a_hand_edit_are_applied(cluster: Cluster) -> 
     assert actions(result)["Deployment.apps/shop/web"] == engine.CONFIGURED
     assert actions(result)["Secret/shop/creds"] == engine.UNCHANGED
     live = await cluster.get("apps/v1", "Deployment", "web", "shop")
-    assert live is not None and live["spec"]["replicas"] == 2
+    assert live is not None
+    assert live["spec"]["replicas"] == 2
 
 
 async def test_a_field_removed_from_git_is_removed_from_the_cluster(cluster: Cluster) -> None:
@@ -120,7 +122,8 @@ async def test_a_field_removed_from_git_is_removed_from_the_cluster(cluster: Clu
     result = await apply_objects(cluster, objects(), OWNER)
     assert actions(result)["ConfigMap/shop/settings"] == engine.CONFIGURED
     live = await cluster.get("v1", "ConfigMap", "settings", "shop")
-    assert live is not None and "tier" not in live["metadata"]["labels"]
+    assert live is not None
+    assert "tier" not in live["metadata"]["labels"]
 
 
 async def test_an_invalid_object_stops_its_stage_before_anything_is_written(
@@ -136,7 +139,8 @@ async def test_an_invalid_object_stops_its_stage_before_anything_is_written(
     assert caught.value.code == 422
     assert "ConfigMap shop/Not_A_Name" in str(caught.value)
     live = await cluster.get("v1", "ConfigMap", "settings", "shop")
-    assert live is not None and live["data"] == {"mode": "fast"}
+    assert live is not None
+    assert live["data"] == {"mode": "fast"}
 
 
 async def test_an_unknown_kind_fails_before_anything_is_applied(cluster: Cluster) -> None:
@@ -177,7 +181,8 @@ async def test_annotations_disable_prune_and_reconcile(cluster: Cluster) -> None
     second = await apply_objects(cluster, marked, OWNER)
     assert actions(second)["Deployment.apps/shop/web"] == engine.SKIPPED
     live = await cluster.get("apps/v1", "Deployment", "web", "shop")
-    assert live is not None and live["spec"]["replicas"] == 2
+    assert live is not None
+    assert live["spec"]["replicas"] == 2
     pruned = await prune(cluster, [r for r in first.refs if r.kind == "ConfigMap"], OWNER)
     assert [c.action for c in pruned] == [engine.SKIPPED]
     assert await cluster.get("v1", "ConfigMap", "settings", "shop") is not None

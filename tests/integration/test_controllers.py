@@ -119,7 +119,8 @@ async def test_the_example_converges_and_follows_git(running: Running) -> None:
     assert release_count == 18
     keda = await running.kustomization("llm-keda")
     ready = conditions.find(keda["status"]["conditions"], conditions.READY)
-    assert ready is not None and ready["reason"] == conditions.RECONCILIATION_FAILED
+    assert ready is not None
+    assert ready["reason"] == conditions.RECONCILIATION_FAILED
     assert "ScaledObject" in ready["message"]
 
     # A commit changing a value reaches the cluster.
@@ -195,7 +196,8 @@ async def test_drift_prune_and_a_broken_commit(running: Running) -> None:
     await eventually(failed)
     ks = await running.kustomization("llm-ollama")
     ready = conditions.find(ks["status"]["conditions"], conditions.READY)
-    assert ready is not None and "deployment.yaml" in ready["message"]
+    assert ready is not None
+    assert "deployment.yaml" in ready["message"]
     assert str(ks["status"]["lastAppliedRevision"]).endswith(head)
     assert await cluster.get("v1", "Service", "ollama", "ollama") is not None
 
