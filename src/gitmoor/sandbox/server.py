@@ -15,6 +15,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from gitmoor.sandbox.pki import Pki
 from gitmoor.sandbox.schema import ResourceInfo, ResourceTable, Schemas
 from gitmoor.sandbox.selectors import FieldSelector, LabelSelector
 from gitmoor.sandbox.store import Key, Store
+from gitmoor.sandbox.tables import TableView, include_object, printer_for, table_version
 from gitmoor.sandbox.tokens import TokenIssuer, token_request, token_review
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -703,7 +705,9 @@ async def _dispatch(sandbox: Sandbox, target: Target, request: web.Request) -> w
             return await _watch(sandbox, target, request)
         return _list(sandbox, target, request)
     if method == "GET":
-        return _json(sandbox.read(target))
+        obj = sandbox.read(target)
+        view = _table_view(sandbox, info, request)
+        return _json(obj if view is None else view.of_object(obj, now=datetime.now(UTC)))
     validation = request.query.get("fieldValidation", "")
     if method == "POST" and target.name is None:
         body = await _body_object(request)
@@ -758,6 +762,19 @@ def _selectors(request: web.Request) -> tuple[LabelSelector | None, FieldSelecto
     )
 
 
+def _table_view(sandbox: Sandbox, info: ResourceInfo, request: web.Request) -> TableView | None:
+    """The Table a get, list or watch asks for in its Accept header (kubectl get does);
+    None when it wants the objects themselves."""
+    api_version = table_version(",".join(request.headers.getall("Accept", [])))
+    if api_version is None:
+        return None
+    crd = None
+    if crd_name := sandbox.table.crd_name(info.group, info.version, info.plural):
+        crd = sandbox.store.get(Key(CRD_GROUP, "customresourcedefinitions", "", crd_name))
+    include = include_object(request.query.get("includeObject"))
+    return TableView(printer_for(info, crd), api_version, include)
+
+
 def _list(sandbox: Sandbox, target: Target, request: web.Request) -> web.Response:
     labels, fields = _selectors(request)
     limit = int(request.query["limit"]) if request.query.get("limit") else None
@@ -765,6 +782,13 @@ def _list(sandbox: Sandbox, target: Target, request: web.Request) -> web.Respons
         target.info.group, target.info.plural, target.namespace, labels=labels, fields=fields,
         limit=limit, continue_token=request.query.get("continue") or None,
     )  # fmt: skip
+    view = _table_view(sandbox, target.info, request)
+    if view is not None:
+        return _json(view.of_list(
+            [Sandbox.as_version(target.info, item) for item in result.items],
+            now=datetime.now(UTC), resource_version=result.resource_version,
+            continue_token=result.continue_token, remaining=result.remaining,
+        ))  # fmt: skip
     return _json(
         _list_body(
             target.info,
@@ -811,11 +835,17 @@ async def _watch(sandbox: Sandbox, target: Target, request: web.Request) -> web.
     since = request.query.get("resourceVersion") or None
     timeout = float(request.query.get("timeoutSeconds") or WATCH_TIMEOUT_SECONDS)
     bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
+    view = _table_view(sandbox, info, request)
+    headers = True  # a Table watch sends its column definitions with the first event only
     response = web.StreamResponse(headers={"Content-Type": JSON})
     response.enable_chunked_encoding()
     await response.prepare(request)
 
     async def send(event_type: str, obj: KubeObject) -> None:
+        nonlocal headers
+        if view is not None and event_type != "ERROR":
+            obj = view.of_object(obj, now=datetime.now(UTC), headers=headers)
+            headers = False
         line = json.dumps({"type": event_type, "object": obj}, separators=(",", ":"))
         await response.write(line.encode() + b"\n")
 
