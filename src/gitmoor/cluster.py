@@ -324,6 +324,20 @@ class Cluster:
             raise _error(exc, describe(obj)) from None
         return dict(created.to_dict())
 
+    async def replace(self, obj: Mapping[str, Any]) -> KubeObject:
+        """PUT the whole object; its ``metadata.resourceVersion`` makes this a compare-and-swap
+        (a :class:`ClusterError` with code 409 when someone else wrote it since)."""
+        kind = await self.kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+        meta = obj.get("metadata") or {}
+        try:
+            replaced = await self.client.replace(
+                kind.resource()(dict(obj)),
+                namespace=meta.get("namespace") if kind.namespaced else None,
+            )
+        except (ApiError, httpx2.HTTPError) as exc:
+            raise _error(exc, describe(obj)) from None
+        return dict(replaced.to_dict())
+
     async def delete(self, obj: Mapping[str, Any], *, background: bool = True) -> bool:
         """Delete the object; False when it was already gone."""
         kind = await self.kind(obj.get("apiVersion", ""), obj.get("kind", ""))
