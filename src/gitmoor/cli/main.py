@@ -11,6 +11,7 @@ from gitmoor.cli.build_cmd import build, diff
 from gitmoor.cli.common import EXIT_ERROR, Output
 from gitmoor.cli.install_cmd import install
 from gitmoor.cli.sandbox_cmd import sandbox
+from gitmoor.cli.up_cmd import controllers, up
 from gitmoor.errors import GitmoorError
 
 
@@ -40,6 +41,8 @@ cli.add_command(build)
 cli.add_command(diff)
 cli.add_command(install)
 cli.add_command(sandbox)
+cli.add_command(up)
+cli.add_command(controllers)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

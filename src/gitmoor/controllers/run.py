@@ -13,6 +13,7 @@ from gitmoor.cluster import Cluster
 from gitmoor.controllers.context import Context
 from gitmoor.controllers.gitrepository import GitRepositoryReconciler
 from gitmoor.controllers.kustomization import KustomizationReconciler
+from gitmoor.controllers.leader import LeaderElector
 from gitmoor.controllers.manager import Manager
 from gitmoor.manifests import KubeObject
 from gitmoor.observe.metrics import Metrics
@@ -81,6 +82,42 @@ async def apply_bootstrap(cluster: Cluster, objects: Sequence[dict[str, Any]]) -
     same objects from the repository (as after ``flux bootstrap``)."""
     for obj in objects:
         await cluster.apply(obj, force=True)
+
+
+async def run_leading(manager: Manager, elector: LeaderElector, stop: asyncio.Event) -> bool:
+    """Wait for the lease, then run the manager while holding it, until ``stop`` is set
+    (True: the lease is released for the next instance) or the lease is lost (False: the
+    caller exits, as a controller-runtime process does, and is restarted)."""
+    acquiring = asyncio.create_task(elector.acquire())
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({acquiring, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not acquiring.done():
+        acquiring.cancel()
+        await asyncio.gather(acquiring, return_exceptions=True)
+        return True
+    lost = asyncio.Event()
+    ending = asyncio.Event()
+
+    async def hold() -> None:
+        await elector.hold()
+        lost.set()
+        ending.set()
+
+    async def until_stopped() -> None:
+        await stop.wait()
+        ending.set()
+
+    stopping.cancel()
+    watchers = [asyncio.create_task(hold()), asyncio.create_task(until_stopped())]
+    try:
+        await run_until(manager, ending)
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, stopping, return_exceptions=True)
+        if not lost.is_set():
+            await elector.release()
+    return not lost.is_set()
 
 
 async def run_until(manager: Manager, stop: asyncio.Event) -> None:
