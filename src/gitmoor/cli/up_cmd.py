@@ -73,7 +73,7 @@ def _table(items: Sequence[Mapping[str, Any]]) -> Table:
     table.add_column("KUSTOMIZATION", no_wrap=True, min_width=14)
     table.add_column("READY", no_wrap=True, min_width=5)
     table.add_column("REVISION", no_wrap=True, min_width=24)
-    table.add_column("MESSAGE", no_wrap=True, overflow="ellipsis", max_width=72)
+    table.add_column("MESSAGE", no_wrap=True, overflow="ellipsis", max_width=30)
     for obj in sorted(items, key=lambda o: str(o["metadata"]["name"])):
         status = obj.get("status") or {}
         ready = conditions.find(status.get("conditions"), conditions.READY) or {}
