@@ -9,8 +9,13 @@ import click
 from gitmoor import __version__
 from gitmoor.cli.build_cmd import build, diff
 from gitmoor.cli.common import EXIT_ERROR, Output
+from gitmoor.cli.events_cmd import events
+from gitmoor.cli.get_cmd import get
 from gitmoor.cli.install_cmd import install
+from gitmoor.cli.reconcile_cmd import reconcile
 from gitmoor.cli.sandbox_cmd import sandbox
+from gitmoor.cli.suspend_cmd import resume, suspend
+from gitmoor.cli.tree_cmd import tree
 from gitmoor.cli.up_cmd import controllers, up
 from gitmoor.errors import GitmoorError
 
@@ -43,6 +48,12 @@ cli.add_command(install)
 cli.add_command(sandbox)
 cli.add_command(up)
 cli.add_command(controllers)
+cli.add_command(get)
+cli.add_command(reconcile)
+cli.add_command(suspend)
+cli.add_command(resume)
+cli.add_command(events)
+cli.add_command(tree)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
