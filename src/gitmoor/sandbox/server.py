@@ -43,6 +43,12 @@ from gitmoor.sandbox.selectors import FieldSelector, LabelSelector
 from gitmoor.sandbox.store import Key, Store
 from gitmoor.sandbox.tables import TableView, include_object, printer_for, table_version
 from gitmoor.sandbox.tokens import TokenIssuer, token_request, token_review
+from gitmoor.sandbox.validation import (
+    check_applied,
+    check_body,
+    check_patched,
+    validate_custom_resource,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -165,6 +171,7 @@ class Sandbox:
     ) -> KubeObject:
         info = target.info
         obj = prepare_create(info, body, target.namespace)
+        obj = validate_custom_resource(info, self.schemas, obj)
         if info.namespaced:
             self.require_namespace(obj["metadata"]["namespace"])
         apply_defaults(info, obj)
@@ -200,6 +207,7 @@ class Sandbox:
             raise bad_request("the name of the object does not match the name on the URL")
         expected = (body.get("metadata") or {}).get("resourceVersion") or None
         new = prepare_update(info, live, body, subresource=target.subresource)
+        new = validate_custom_resource(info, self.schemas, new, live)
         self.keep_allocations(info, live, new)
         apply_defaults(info, new)
         if operation == "Update":
@@ -239,8 +247,10 @@ class Sandbox:
             if not isinstance(applied, dict):
                 raise bad_request("an apply patch must be an object")
             applied.setdefault("metadata", {}).setdefault("name", target.name)
+            check_applied(info, self.schemas, applied)
             if live is None:
                 base = prepare_create(info, applied, target.namespace)
+                base = validate_custom_resource(info, self.schemas, base)
                 if info.namespaced:
                     self.require_namespace(base["metadata"]["namespace"])
                 merged = server_side_apply(
@@ -292,6 +302,7 @@ class Sandbox:
             else:
                 patched = merge_patch(current, document)
             names_rv = "resourceVersion" in (document.get("metadata") or {})
+        check_patched(info, self.schemas, kind, patched, document)
         if not names_rv:
             # A patch applies to whatever is stored; only a resourceVersion it sets itself
             # is a precondition.
@@ -303,7 +314,9 @@ class Sandbox:
 
     def check_fields(self, info: ResourceInfo, obj: KubeObject, validation: str) -> None:
         """Fields the schema does not declare: refused with fieldValidation=Strict (kubectl's
-        default, since the OpenAPI documents say the server validates), dropped otherwise."""
+        default, since the OpenAPI documents say the server validates), dropped otherwise;
+        before that, the body has to decode into the kind's type."""
+        check_body(info, self.schemas, obj)
         unknown = unknown_fields(obj, self.schema(info), prune=validation != "Strict")
         if unknown and validation == "Strict":
             listed = ", ".join(f'unknown field "{f}"' for f in unknown)
