@@ -186,3 +186,27 @@ async def test_annotations_disable_prune_and_reconcile(cluster: Cluster) -> None
     pruned = await prune(cluster, [r for r in first.refs if r.kind == "ConfigMap"], OWNER)
     assert [c.action for c in pruned] == [engine.SKIPPED]
     assert await cluster.get("v1", "ConfigMap", "settings", "shop") is not None
+
+
+async def test_an_immutable_change_fails_unless_force_recreates(cluster: Cluster) -> None:
+    await apply_objects(cluster, objects(), OWNER)
+    before = await cluster.get("apps/v1", "Deployment", "web", "shop")
+    assert before is not None
+    moved = objects()
+    deployment = moved[1]
+    deployment["spec"]["selector"] = {"matchLabels": {"app": "web2"}}
+    deployment["spec"]["template"]["metadata"]["labels"] = {"app": "web2"}
+    with pytest.raises(ClusterError) as caught:
+        await apply_objects(cluster, moved, OWNER)
+    assert caught.value.code == 422
+    assert "field is immutable" in caught.value.message
+    still = await cluster.get("apps/v1", "Deployment", "web", "shop")
+    assert still is not None
+    assert still["metadata"]["uid"] == before["metadata"]["uid"]
+
+    forced = await apply_objects(cluster, moved, Owner("apps", "flux-system", force=True))
+    assert actions(forced)["Deployment.apps/shop/web"] == engine.CONFIGURED
+    after = await cluster.get("apps/v1", "Deployment", "web", "shop")
+    assert after is not None
+    assert after["metadata"]["uid"] != before["metadata"]["uid"]
+    assert after["spec"]["selector"] == {"matchLabels": {"app": "web2"}}

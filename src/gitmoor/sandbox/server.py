@@ -27,7 +27,8 @@ from gitmoor.manifests import load
 from gitmoor.sandbox import discovery, protobuf
 from gitmoor.sandbox.apply import record_update, server_side_apply
 from gitmoor.sandbox.collector import mark_for_deletion
-from gitmoor.sandbox.errors import ApiError, already_exists, bad_request, not_found
+from gitmoor.sandbox.errors import ApiError, already_exists, bad_request, invalid, not_found
+from gitmoor.sandbox.immutable import immutable_causes
 from gitmoor.sandbox.objects import (
     KubeObject,
     apply_defaults,
@@ -210,6 +211,9 @@ class Sandbox:
         new = validate_custom_resource(info, self.schemas, new, live)
         self.keep_allocations(info, live, new)
         apply_defaults(info, new)
+        causes = immutable_causes(info, live, new, target.subresource)
+        if causes:
+            raise invalid(info.kind, info.group, target.name, causes)
         if operation == "Update":
             new = record_update(
                 live,
