@@ -205,8 +205,10 @@ def up(
               "in-cluster).")  # fmt: skip
 @click.option("--context", "context_name", help="kubeconfig context to use.")
 @click.option("--concurrency", default=4, show_default=True, help="Reconciles at once.")
+@click.option("--metrics-address", default="127.0.0.1", show_default=True,
+              help="Address for /metrics, /healthz, /readyz (0.0.0.0 in a Pod).")  # fmt: skip
 @click.option("--metrics-port", default=8080, show_default=True,
-              help="Port for /metrics, /healthz, /readyz on 127.0.0.1 (0: none).")  # fmt: skip
+              help="Port for /metrics, /healthz, /readyz (0: none).")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
               help="Run only while holding the Lease flux-system/gitmoor-controllers, so "
@@ -215,6 +217,7 @@ def controllers(
     kubeconfig: Path | None,
     context_name: str | None,
     concurrency: int,
+    metrics_address: str,
     metrics_port: int,
     log_level: str,
     leader_elect: bool,
@@ -234,7 +237,9 @@ def controllers(
         manager, context = build_manager(
             cluster, cache_dir=default_cache_dir(), concurrency=concurrency
         )
-        runner = await context.metrics.serve("127.0.0.1", metrics_port) if metrics_port else None
+        runner = (
+            await context.metrics.serve(metrics_address, metrics_port) if metrics_port else None
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
