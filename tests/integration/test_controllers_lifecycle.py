@@ -312,3 +312,48 @@ async def test_leader_failover(setup: Setup) -> None:
                                     "flux-system")  # fmt: skip
     assert lease is not None
     assert lease["spec"]["holderIdentity"] == ""
+
+
+@pytest.mark.timeout(180)
+async def test_an_unreachable_repository_keeps_the_last_artifact(setup: Setup) -> None:
+    setup.start(setup.manager())
+    head = setup.head()
+    await eventually(lambda: setup.ready("app", head))
+    source = ("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system")
+    before = await setup.cluster.get(*source)
+    assert before is not None
+    moved = setup.repo.with_name("moved")
+    setup.repo.rename(moved)
+    try:
+        stamp = await setup.request("GitRepository", source[0], "flux-system")
+
+        async def failing() -> bool:
+            """the GitRepository says the fetch failed"""
+            obj = await setup.cluster.get(*source)
+            assert obj is not None
+            ready = conditions.find(obj["status"]["conditions"], conditions.READY)
+            return obj["status"].get("lastHandledReconcileAt") == stamp and bool(
+                ready and ready["status"] == "False"
+            )
+
+        await eventually(failing)
+        obj = await setup.cluster.get(*source)
+        assert obj is not None
+        ready = conditions.find(obj["status"]["conditions"], conditions.READY)
+        assert ready is not None
+        assert ready["reason"] == conditions.GIT_OPERATION_FAILED
+        assert "no such repository" in ready["message"]
+        assert obj["status"]["artifact"] == before["status"]["artifact"]
+        # What was applied stays, and a Kustomization reconcile still works from the artifact.
+        await setup.request(*KS[::-1], "app")
+        await eventually(lambda: setup.ready("app", head))
+    finally:
+        moved.rename(setup.repo)
+    await setup.fetch()
+
+    async def recovered() -> bool:
+        """the GitRepository is Ready again"""
+        obj = await setup.cluster.get(*source)
+        return obj is not None and conditions.is_true(obj)
+
+    await eventually(recovered)
