@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -357,3 +358,74 @@ async def test_an_unreachable_repository_keeps_the_last_artifact(setup: Setup) -
         return obj is not None and conditions.is_true(obj)
 
     await eventually(recovered)
+
+
+@pytest.mark.timeout(180)
+async def test_a_workload_that_never_becomes_ready_fails_the_health_check(setup: Setup) -> None:
+    setup.start(setup.manager())
+    await eventually(lambda: setup.ready("app", setup.head()))
+    kustomizations = setup.repo / ROOT / "kustomizations.yaml"
+    kustomizations.write_text(kustomizations.read_text().replace("timeout: 60s", "timeout: 3s"))
+    manifest = setup.repo / "app" / "deployment.yaml"
+    manifest.write_text(manifest.read_text().replace(
+        "      labels:\n        app: web\n",
+        "      annotations:\n        sandbox.gitmoor.dev/fail: never-ready\n"
+        "      labels:\n        app: web\n"))  # fmt: skip
+    git(setup.repo, "commit", "-q", "-am", "a release that never becomes ready")
+    bad = setup.head()
+    await setup.fetch()
+
+    async def unhealthy() -> bool:
+        """app reports HealthCheckFailed at the new revision"""
+        ks = await setup.ks("app")
+        healthy = conditions.find(ks["status"].get("conditions"), conditions.HEALTHY)
+        return bool(
+            healthy
+            and healthy["status"] == "False"
+            and str(ks["status"].get("lastAttemptedRevision")).endswith(bad)
+        )
+
+    await eventually(unhealthy)
+    ks = await setup.ks("app")
+    ready = conditions.find(ks["status"]["conditions"], conditions.READY)
+    assert ready is not None
+    assert ready["reason"] == conditions.HEALTH_CHECK_FAILED
+    assert "Deployment.apps/shop/web" in ready["message"]
+    assert not str(ks["status"]["lastAppliedRevision"]).endswith(bad)
+    events = await setup.cluster.list("v1", "Event", namespace="flux-system")
+    assert any(e["reason"] == conditions.HEALTH_CHECK_FAILED for e in events)
+
+
+@pytest.mark.timeout(180)
+async def test_secret_values_never_reach_status_events_or_logs(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    value = "s3cr3t-value-7f1c"
+    (setup.repo / "base" / "secret.yaml").write_text(dump_all([
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "db", "namespace": "shop"},
+         "stringData": {"password": value}},
+        {"apiVersion": "v1", "kind": "Secret",
+         "metadata": {"name": "broken", "namespace": "shop"},
+         "data": {"password": value}},  # not base64: the API server refuses it
+    ]))  # fmt: skip
+    git(setup.repo, "add", "-A")
+    git(setup.repo, "commit", "-q", "-m", "secrets")
+    caplog.set_level("DEBUG", logger="gitmoor")
+    setup.start(setup.manager())
+
+    async def refused() -> bool:
+        """base failed on the broken Secret"""
+        ks = await setup.cluster.get(*KS, "base", "flux-system")
+        ready = conditions.find(((ks or {}).get("status") or {}).get("conditions"), "Ready")
+        return bool(ready and ready["status"] == "False" and "broken" in ready["message"])
+
+    await eventually(refused)
+    written = [
+        *await setup.cluster.list(*KS, namespace="flux-system"),
+        *await setup.cluster.list("source.toolkit.fluxcd.io/v1", "GitRepository"),
+        *await setup.cluster.list("v1", "Event", namespace="flux-system"),
+    ]
+    seen = [json.dumps(obj.get("status", obj)) for obj in written]
+    assert all(value not in text for text in seen)
+    assert value not in caplog.text
