@@ -165,6 +165,11 @@ def _container(image: str) -> dict[str, Any]:
         ],
         "env": [
             {"name": "GITMOOR_CACHE_DIR", "value": CACHE_DIR},
+            # The Lease lives in the Pod's own namespace, which its Role covers.
+            {
+                "name": "RUNTIME_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            },
             # The root filesystem is read-only; git and Helm keep their config and caches
             # under $HOME.
             {"name": "HOME", "value": "/tmp"},

@@ -159,9 +159,15 @@ def test_writable_paths_are_on_an_empty_dir() -> None:
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in spec["volumeMounts"]}
     assert volumes[mounts["/tmp"]] == {"name": mounts["/tmp"], "emptyDir": {}}
-    env = {e["name"]: e["value"] for e in spec["env"]}
+    env = {e["name"]: e.get("value") for e in spec["env"]}
     assert env["GITMOOR_CACHE_DIR"] == "/tmp/cache"
-    assert Path(env["HOME"]).is_relative_to("/tmp")
+    assert Path(str(env["HOME"])).is_relative_to("/tmp")
+
+
+def test_the_lease_is_in_the_pods_own_namespace() -> None:
+    spec = container(manifests())
+    [runtime] = [e for e in spec["env"] if e["name"] == "RUNTIME_NAMESPACE"]
+    assert runtime["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
 
 def test_resources_are_requested_and_limited() -> None:

@@ -210,8 +210,11 @@ def up(
 @click.option("--metrics-port", default=8080, show_default=True,
               help="Port for /metrics, /healthz, /readyz (0: none).")  # fmt: skip
 @click.option("--log-level", default="info", show_default=True)
+@click.option("--leader-election-namespace", envvar="RUNTIME_NAMESPACE", default="flux-system",
+              show_default=True, help="Namespace of the Lease (env RUNTIME_NAMESPACE: the "
+              "Pod's own namespace in a cluster).")  # fmt: skip
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
-              help="Run only while holding the Lease flux-system/gitmoor-controllers, so "
+              help="Run only while holding the Lease gitmoor-controllers, so "
               "several instances can run for failover.")  # fmt: skip
 def controllers(
     kubeconfig: Path | None,
@@ -220,6 +223,7 @@ def controllers(
     metrics_address: str,
     metrics_port: int,
     log_level: str,
+    leader_election_namespace: str,
     leader_elect: bool,
 ) -> None:
     """Run the controllers against a cluster until stopped (JSON logs on stderr).
@@ -250,7 +254,7 @@ def controllers(
                 return EXIT_OK
             identity = f"{socket.gethostname()}_{uuid.uuid4()}"
             elector = LeaderElector(
-                cluster, name=LEASE_NAME, namespace="flux-system", identity=identity
+                cluster, name=LEASE_NAME, namespace=leader_election_namespace, identity=identity
             )
             return EXIT_OK if await run_leading(manager, elector, stop) else EXIT_CHANGES
         finally:
