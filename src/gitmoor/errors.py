@@ -5,7 +5,8 @@
     │   ├── ManifestError     unreadable YAML, an unknown kind in a Flux group, a bad field
     │   └── GraphError        a dependsOn cycle or a dependency that does not exist
     ├── SourceError           a Git repository, chart repository or registry failed us
-    │   └── ChartNotFoundError
+    │   ├── ChartNotFoundError
+    │   └── AuthenticationError
     ├── RenderError           kustomize, postBuild substitution, SOPS or Helm failed
     │   └── SubstitutionError
     └── ClusterError          the Kubernetes API refused a request or could not be reached
@@ -89,6 +90,10 @@ class SourceError(GitmoorError):
 
 class ChartNotFoundError(SourceError):
     """A chart, or a version of it matching the requested range, does not exist."""
+
+
+class AuthenticationError(SourceError):
+    """A repository or registry refused the credentials given (or wanted some)."""
 
 
 class RenderError(GitmoorError):

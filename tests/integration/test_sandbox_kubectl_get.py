@@ -265,6 +265,8 @@ def test_jobs(sandbox: Sandbox) -> None:
         "once", "Complete", "1/1", "once", "busybox:1",
     ]  # fmt: skip
     assert re.fullmatch(r"\d+s", job["DURATION"]), job
+    uid = sandbox.kubectl("get", "job", "once", "-n", "apps", "-o", "jsonpath={.metadata.uid}")
+    assert job["SELECTOR"] == f"batch.kubernetes.io/controller-uid={uid.stdout}"
     header, rows = get(sandbox, "pods", "-n", "apps")
     assert [(r["READY"], r["STATUS"]) for r in rows] == [("0/1", "Completed")]
 

@@ -23,7 +23,7 @@ from gitmoor.cli.resources import (
     source_ref,
     summarize,
 )
-from gitmoor.cli.tables import human_duration, plain_table, print_table, truncate_hex
+from gitmoor.cli.tables import plain_table, print_table, truncate_hex
 from gitmoor.cli.tree_cmd import Node, as_data, render
 from gitmoor.errors import InputError
 
@@ -48,19 +48,6 @@ def kustomization(name: str = "apps", **status: Any) -> dict[str, Any]:
 
 def ready(value: str, message: str) -> list[dict[str, str]]:
     return [{"type": "Ready", "status": value, "reason": "R", "message": message}]
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [
-        (-5, "<invalid>"), (-1, "0s"), (0, "0s"), (119, "119s"), (120, "2m"), (200, "3m20s"),
-        (600, "10m"), (179 * 60, "179m"), (3 * 3600, "3h"), (5 * 3600 + 600, "5h10m"),
-        (30 * 3600, "30h"), (3 * 86400 + 4 * 3600, "3d4h"), (100 * 86400, "100d"),
-        (3 * 365 * 86400 + 86400, "3y1d"), (10 * 365 * 86400, "10y"),
-    ],
-)  # fmt: skip
-def test_durations_read_as_kubectl_prints_them(seconds: int, text: str) -> None:
-    assert human_duration(seconds) == text
 
 
 def test_digests_are_cut_to_eight_characters_wherever_they_appear() -> None:

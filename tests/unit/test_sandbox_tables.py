@@ -17,7 +17,6 @@ from gitmoor.sandbox.tables import (
     DEFAULT_PRINTER,
     TableView,
     evaluate_json_path,
-    human_duration,
     include_object,
     parse_json_path,
     printer_for,
@@ -56,39 +55,6 @@ def row(group: str, version: str, plural: str, obj: dict[str, Any]) -> dict[str,
     [only] = table["rows"]
     assert len(only["cells"]) == len(names)
     return dict(zip(names, only["cells"], strict=True))
-
-
-# --- ages ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [
-        (-3, "<invalid>"),
-        (-1.5, "0s"),
-        (0, "0s"),
-        (59, "59s"),
-        (119, "119s"),
-        (120, "2m"),
-        (150, "2m30s"),
-        (599, "9m59s"),
-        (600, "10m"),
-        (179 * 60 + 59, "179m"),
-        (3 * 3600, "3h"),
-        (3 * 3600 + 30 * 60, "3h30m"),
-        (8 * 3600 + 59 * 60, "8h"),
-        (47 * 3600, "47h"),
-        (48 * 3600, "2d"),
-        (50 * 3600, "2d2h"),
-        (8 * 86400, "8d"),
-        (400 * 86400, "400d"),
-        (730 * 86400, "2y"),
-        (800 * 86400, "2y70d"),
-        (9 * 365 * 86400, "9y"),
-    ],
-)
-def test_human_duration_as_apimachinery(seconds: float, shown: str) -> None:
-    assert human_duration(seconds) == shown
 
 
 # --- pods ------------------------------------------------------------------------------

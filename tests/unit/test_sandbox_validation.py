@@ -16,7 +16,6 @@ from gitmoor.sandbox.validation import (
     check_patched,
     conversion_error,
     decode_error,
-    invalid_object,
     prune_nulls,
     quantity_error,
     schema_causes,
@@ -311,19 +310,6 @@ def test_built_in_kinds_are_not_checked_against_a_crd_schema() -> None:
     assert validate_custom_resource(DEPLOYMENTS, SCHEMAS, {"spec": {"replicas": "x"}}) == {
         "spec": {"replicas": "x"}
     }
-
-
-def test_invalid_object_aggregates_like_apimachinery() -> None:
-    cause = {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.a"}
-    single = invalid_object(DEPLOYMENTS, "web", [cause])
-    assert single.message == 'Deployment.apps "web" is invalid: spec.a: Required value'
-    other = {**cause, "field": "spec.b"}
-    double = invalid_object(DEPLOYMENTS, "web", [cause, other, cause])
-    assert double.message == (
-        'Deployment.apps "web" is invalid: [spec.a: Required value, spec.b: Required value]'
-    )
-    assert double.details is not None
-    assert len(double.details["causes"]) == 3
 
 
 # --- built-in kinds: decoding into the Go types ----------------------------------------

@@ -23,9 +23,10 @@ from gitmoor.cli.common import EXIT_OK, Output
 from gitmoor.cli.live import all_namespaces_option, cluster_options, namespace_option, run
 from gitmoor.cli.reconcile_cmd import fetch
 from gitmoor.cli.resources import by_kind, source_ref
-from gitmoor.cli.tables import parse_time, print_table, since
+from gitmoor.cli.tables import print_table
 from gitmoor.cluster import Cluster
 from gitmoor.errors import InputError, Location
+from gitmoor.humantime import parse_time, since
 from gitmoor.manifests import KubeObject
 
 HEADERS = ("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE")

@@ -31,9 +31,10 @@ from gitmoor.cli.resources import (
     parse_status_selector,
     summarize,
 )
-from gitmoor.cli.tables import print_table, since, truncate_hex
+from gitmoor.cli.tables import print_table, truncate_hex
 from gitmoor.cluster import Cluster
 from gitmoor.errors import ClusterError, InputError, Location
+from gitmoor.humantime import since
 from gitmoor.manifests import KubeObject
 
 HEADERS = ("NAME", "REVISION", "SUSPENDED", "READY", "AGE", "MESSAGE")

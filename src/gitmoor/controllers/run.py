@@ -12,9 +12,11 @@ from gitmoor.apply.engine import wait_established
 from gitmoor.cluster import Cluster
 from gitmoor.controllers.context import Context
 from gitmoor.controllers.gitrepository import GitRepositoryReconciler
+from gitmoor.controllers.helmrepository import HelmRepositoryReconciler
 from gitmoor.controllers.kustomization import KustomizationReconciler
 from gitmoor.controllers.leader import LeaderElector
 from gitmoor.controllers.manager import Manager
+from gitmoor.controllers.ocirepository import OCIRepositoryReconciler
 from gitmoor.manifests import KubeObject
 from gitmoor.observe.metrics import Metrics
 from gitmoor.source.artifacts import ArtifactStore
@@ -47,6 +49,8 @@ def build_manager(
         dependency_requeue=dependency_requeue,
     )
     manager.register(GitRepositoryReconciler(context))
+    manager.register(HelmRepositoryReconciler(context))
+    manager.register(OCIRepositoryReconciler(context))
     manager.register(KustomizationReconciler(context))
     return manager, context
 

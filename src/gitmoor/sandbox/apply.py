@@ -708,7 +708,9 @@ def _with_managed_fields(obj: dict[str, Any], managers: _Managers) -> dict[str, 
     return obj
 
 
-def _describe_object(obj: Mapping[str, Any]) -> str:
+def describe_object(obj: Mapping[str, Any]) -> str:
+    """An object as the apiserver's field manager names it in its errors:
+    ``namespace/name; group/version, Kind=Kind`` (``/v1`` for the core group)."""
     metadata = obj.get("metadata") or {}
     api_version = str(obj.get("apiVersion") or "")
     group_version = api_version if "/" in api_version else f"/{api_version}"
@@ -846,7 +848,7 @@ def server_side_apply(
         applied_set = field_set(config, schema, strict=True)
     except _TypedError as err:
         raise _server_error(
-            f"failed to create typed patch object ({_describe_object(config)}): {err}"
+            f"failed to create typed patch object ({describe_object(config)}): {err}"
         ) from None
     try:
         managers = _decode(((live or {}).get("metadata") or {}).get("managedFields"))
@@ -887,7 +889,7 @@ def server_side_apply(
         _compare(schema, live_obj, merged, (), changes)
         changes = changes.without(ignored)
     except _TypedError as err:
-        raise _server_error(f"failed to merge ({_describe_object(config)}): {err}") from None
+        raise _server_error(f"failed to merge ({describe_object(config)}): {err}") from None
     conflicts = _conflicts(managers, changes, key)
     if conflicts and not force:
         if manager == _KUBECTL and _last_applied(live_obj):

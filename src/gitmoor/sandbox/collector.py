@@ -123,7 +123,7 @@ def _gc_finalizers(info: ResourceInfo, live: KubeObject, options: KubeObject) ->
 
 def _invalid_options(field: str, message: str) -> ApiError:
     return invalid(
-        "DeleteOptions.meta.k8s.io",
+        "DeleteOptions",
         "meta.k8s.io",
         "",
         [{"reason": "FieldValueInvalid", "message": message, "field": field}],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -69,14 +70,18 @@ def conflict(group: str, resource: str, name: str, why: str) -> ApiError:
 
 
 def invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> ApiError:
-    """422 Invalid with field causes, as validation failures are reported."""
-    summary = ", ".join(f"{c.get('field', '')}: {c.get('message', '')}" for c in causes)
-    return ApiError(
-        422,
-        "Invalid",
-        f'{kind} "{name}" is invalid: {summary}',
-        details={"name": name, "group": group, "kind": kind, "causes": causes},
-    )
+    """422 Invalid as apimachinery's ``NewInvalid`` words it: ``Kind.group "name" is
+    invalid: ...`` (``Kind`` alone for the core group), the causes as ``field: message``,
+    duplicates once, bracketed when more than one remains. Empty details are left out, as
+    the Status JSON omits them."""
+    qualified = f"{kind}.{group}" if group else kind
+    messages = list(dict.fromkeys(f"{c.get('field', '')}: {c.get('message', '')}" for c in causes))
+    message = f"{qualified} {json.dumps(name, ensure_ascii=False)} is invalid"
+    if messages:
+        summary = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
+        message = f"{message}: {summary}"
+    fields = (("name", name), ("group", group), ("kind", kind), ("causes", causes))
+    return ApiError(422, "Invalid", message, details={key: value for key, value in fields if value})
 
 
 def bad_request(message: str) -> ApiError:

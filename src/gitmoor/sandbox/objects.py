@@ -201,8 +201,9 @@ _WORKLOAD_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
         "updateStrategy": {"type": "RollingUpdate",
                            "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}},
     },
-    ("batch", "Job"): {"parallelism": 1, "completions": 1, "backoffLimit": 6},
+    ("batch", "Job"): {"completionMode": "NonIndexed", "suspend": False, "manualSelector": False},
 }  # fmt: skip
+_MAX_INT32 = 2**31 - 1
 
 
 def apply_defaults(info: ResourceInfo, obj: KubeObject) -> None:
@@ -211,6 +212,8 @@ def apply_defaults(info: ResourceInfo, obj: KubeObject) -> None:
     spec = obj.get("spec")
     if defaults is None or not isinstance(spec, dict):
         return
+    if (info.group, info.kind) == ("batch", "Job"):
+        _job_defaults(obj, spec)
     for key, value in defaults.items():
         if key not in spec:
             spec[key] = copy.deepcopy(value)
@@ -218,3 +221,53 @@ def apply_defaults(info: ResourceInfo, obj: KubeObject) -> None:
             for inner, default in value.items():
                 if spec[key].get("type", value.get("type")) == value.get("type"):
                     spec[key].setdefault(inner, copy.deepcopy(default))
+
+
+def _job_defaults(job: KubeObject, spec: dict[str, Any]) -> None:
+    """batch/v1 SetDefaults_Job's defaults that depend on other fields."""
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1  # a non-parallel Job: one pod, one completion
+    if spec.get("parallelism") is None:
+        spec["parallelism"] = 1
+    if spec.get("backoffLimit") is None:
+        spec["backoffLimit"] = 6 if spec.get("backoffLimitPerIndex") is None else _MAX_INT32
+    if spec.get("podReplacementPolicy") is None:
+        spec["podReplacementPolicy"] = (
+            "TerminatingOrFailed" if spec.get("podFailurePolicy") is None else "Failed"
+        )
+    template_labels = _dict_at(spec, "template", "metadata", "labels")
+    metadata = job.setdefault("metadata", {})
+    if template_labels and not metadata.get("labels"):
+        metadata["labels"] = dict(template_labels)
+
+
+# The labels the Job registry puts on a Job's pod template, legacy names included; the
+# selector matches the controller uid alone, which is unique to the Job.
+JOB_NAME_LABELS = ("job-name", "batch.kubernetes.io/job-name")
+JOB_UID_LABELS = ("controller-uid", "batch.kubernetes.io/controller-uid")
+
+
+def generate_job_selector(job: KubeObject) -> None:
+    """What the Job registry adds to a Job on create unless ``spec.manualSelector`` is
+    true, in place: the Job's name and uid as labels of its pod template (a label the
+    template sets already is kept) and ``spec.selector`` matching
+    ``batch.kubernetes.io/controller-uid``, so that only this Job's pods match it."""
+    spec = job.get("spec")
+    if not isinstance(spec, dict) or spec.get("manualSelector") is True:
+        return
+    name, uid = str(job["metadata"].get("name") or ""), str(job["metadata"].get("uid") or "")
+    template = spec.setdefault("template", {})
+    labels = template.setdefault("metadata", {}).setdefault("labels", {})
+    for key in JOB_NAME_LABELS:
+        labels.setdefault(key, name)
+    for key in JOB_UID_LABELS:
+        labels.setdefault(key, uid)
+    selector = spec.get("selector") or {}
+    spec["selector"] = selector
+    selector.setdefault("matchLabels", {}).setdefault(JOB_UID_LABELS[1], uid)
+
+
+def _dict_at(obj: Any, *path: str) -> dict[str, Any] | None:
+    for key in path:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj if isinstance(obj, dict) else None

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import jsonpatch
 
 from gitmoor.manifests import KubeObject
-from gitmoor.sandbox.errors import ApiError
+from gitmoor.sandbox.errors import ApiError, invalid
 
 MAX_JSON_PATCH_OPERATIONS = 10_000
 
@@ -206,7 +206,7 @@ def _map_directive(patch: dict[str, Any]) -> dict[str, Any]:
         return _clean_map(patch)
     if directive == "delete":
         return {}
-    raise _internal(f"unknown patch type: {_go_s(directive)} in map: {_go_format(patch)}")
+    raise _internal(f"unknown patch type: {_go_s(directive)} in map: {go_format(patch)}")
 
 
 def _apply_retain_keys(original: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -287,8 +287,8 @@ def _check_against_order(patch_list: list[Any], order: list[Any], merge_key: str
         position += 1
     if at < len(items):
         raise _internal(
-            f"the order in patch list:\n{_go_format(patch_list)}\n doesn't match "
-            f"{_SET_ELEMENT_ORDER} list:\n{_go_format(order)}"
+            f"the order in patch list:\n{go_format(patch_list)}\n doesn't match "
+            f"{_SET_ELEMENT_ORDER} list:\n{go_format(order)}"
         )
 
 
@@ -408,7 +408,7 @@ def _list_directives(
         elif directive == "merge":
             raise _internal("merging lists cannot yet be specified in the patch")
         else:
-            raise _internal(f"unknown patch type: {_go_s(directive)} in map: {_go_format(item)}")
+            raise _internal(f"unknown patch type: {_go_s(directive)} in map: {go_format(item)}")
     if replace:
         return [_clean_map(item) for item in rest], []
     return live, rest
@@ -538,7 +538,7 @@ def _element_type(name: str, *lists: list[Any]) -> type[Any]:
                         details={},
                     )
             elif type(item) is not found:
-                raise _internal(f"list element types are not identical: {_go_format(list(lists))}")
+                raise _internal(f"list element types are not identical: {go_format(list(lists))}")
     if found is None:
         raise _internal("no elements in any of the given slices")
     return found
@@ -577,7 +577,7 @@ def _strategy(field: PatchSchema | None) -> str:
         return "" if strategies[0] == "retainKeys" else strategies[0]
     if len(strategies) == 2 and "retainKeys" in strategies:
         return strategies[1] if strategies[0] == "retainKeys" else strategies[0]
-    raise _internal(f"unexpected patch strategy: {_go_format(strategies)}")
+    raise _internal(f"unexpected patch strategy: {go_format(strategies)}")
 
 
 def _directive_field(key: str, prefix: str) -> str:
@@ -636,7 +636,7 @@ def _internal(message: str) -> ApiError:
 
 
 def _no_merge_key(item: dict[str, Any], merge_key: str) -> ApiError:
-    return _internal(f"map: {_go_format(item)} does not contain declared merge key: {merge_key}")
+    return _internal(f"map: {go_format(item)} does not contain declared merge key: {merge_key}")
 
 
 def _bad_type(expected: str, value: Any) -> ApiError:
@@ -657,23 +657,27 @@ def _not_an_object(result: Any) -> ApiError:
     text = json.dumps(result, separators=(",", ":"), ensure_ascii=False)
     detail = (
         "couldn't get version/kind; json parse error: json: cannot unmarshal "
-        f"{_json_kind(result)} into Go value of type struct {{ APIVersion string "
+        f"{json_kind(result)} into Go value of type struct {{ APIVersion string "
         '"json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }'
     )
-    message = f"Invalid value: {json.dumps(text, ensure_ascii=False)}: {detail}"
-    return ApiError(
-        422,
-        "Invalid",
-        f' "" is invalid: patch: {message}',
-        details={"causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]},
+    return invalid_patch(f"Invalid value: {json.dumps(text, ensure_ascii=False)}: {detail}")
+
+
+def invalid_patch(message: str) -> ApiError:
+    """422 Invalid on the field ``patch``, without a kind or name: how the apiserver refuses
+    a patch whose result it cannot decode."""
+    return invalid(
+        "", "", "", [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]
     )
 
 
 def _unmarshal_error(value: Any, go_type: str) -> str:
-    return f"json: cannot unmarshal {_json_kind(value)} into Go value of type {go_type}"
+    return f"json: cannot unmarshal {json_kind(value)} into Go value of type {go_type}"
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """The JSON type of a decoded value as encoding/json names it in an UnmarshalTypeError
+    (``object``, ``array``, ``bool``, ``number``, ``string``)."""
     if isinstance(value, dict):
         return "object"
     if isinstance(value, list):
@@ -699,10 +703,10 @@ def _go_s(value: Any) -> str:
         return value
     if value is None:
         return "%!s(<nil>)"
-    return f"%!s({_go_type(value)}={_go_format(value)})"
+    return f"%!s({_go_type(value)}={go_format(value)})"
 
 
-def _go_format(value: Any) -> str:
+def go_format(value: Any) -> str:
     """Go's ``%v`` of a decoded JSON value (maps with sorted keys)."""
     if value is None:
         return "<nil>"
@@ -711,8 +715,8 @@ def _go_format(value: Any) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
     if isinstance(value, dict):
-        inner = " ".join(f"{key}:{_go_format(value[key])}" for key in sorted(value))
+        inner = " ".join(f"{key}:{go_format(value[key])}" for key in sorted(value))
         return f"map[{inner}]"
     if isinstance(value, list):
-        return "[" + " ".join(_go_format(item) for item in value) + "]"
+        return "[" + " ".join(go_format(item) for item in value) + "]"
     return str(value)

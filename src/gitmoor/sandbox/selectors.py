@@ -2,8 +2,9 @@
 
 The label selector grammar, its validation of keys and values and its error messages follow
 apimachinery's ``labels.Parse``; field selectors follow ``fields.ParseSelector`` (``=``,
-``==``, ``!=``, backslash escapes in values). A bad selector is an ``ApiError`` 400
-BadRequest worded as the apiserver words it.
+``==``, ``!=``, backslash escapes in values), with the field labels each resource has
+(:func:`field_labels`: pods by node and phase, events by the object they are about...).
+A bad selector is an ``ApiError`` 400 BadRequest worded as the apiserver words it.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gitmoor.sandbox.errors import bad_request
+from gitmoor.sandbox.schema import ResourceInfo
 
 # Validation of label keys and values: apimachinery's util/validation, messages included.
 _QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
@@ -367,9 +369,208 @@ class LabelSelector:
         return all(requirement.matches(labels) for requirement in self.requirements)
 
 
-# Fields every resource can be selected by; servers pass more for the types that have them
-# (pods: spec.nodeName, status.phase; events: involvedObject.*; CRDs: selectableFields).
-DEFAULT_FIELDS = ("metadata.name", "metadata.namespace")
+FieldValue = Callable[[Mapping[str, Any]], str]
+
+
+def _text(path: str) -> FieldValue:
+    """A string field; an unset one selects as the empty string, as in the apiserver's
+    field sets."""
+    steps = path.split(".")
+
+    def value(obj: Mapping[str, Any]) -> str:
+        found = _dig(obj, steps)
+        return found if isinstance(found, str) else ""
+
+    return value
+
+
+def _number(path: str) -> FieldValue:
+    """An integer field, as Go's strconv.Itoa writes it (an unset one is 0)."""
+    steps = path.split(".")
+
+    def value(obj: Mapping[str, Any]) -> str:
+        found = _dig(obj, steps)
+        return str(found) if isinstance(found, int) and not isinstance(found, bool) else "0"
+
+    return value
+
+
+def _flag(path: str) -> FieldValue:
+    """A boolean field, as Go's strconv.FormatBool writes it (an unset one is false)."""
+    steps = path.split(".")
+
+    def value(obj: Mapping[str, Any]) -> str:
+        return "true" if _dig(obj, steps) is True else "false"
+
+    return value
+
+
+def _first(*values: FieldValue) -> FieldValue:
+    """The first non-empty of several fields."""
+    return lambda obj: next((v for v in (get(obj) for get in values) if v), "")
+
+
+def _unset(obj: Mapping[str, Any]) -> str:
+    """A label the apiserver accepts but never fills in: it selects as the empty string."""
+    return ""
+
+
+def _dig(obj: Mapping[str, Any], steps: Sequence[str]) -> Any:
+    value: Any = obj
+    for step in steps:
+        value = value.get(step) if isinstance(value, Mapping) else None
+    return value
+
+
+_POD_IP = _text("status.podIP")
+
+
+def _pod_ip(pod: Mapping[str, Any]) -> str:
+    # The registry reads the first of status.podIPs; v1 clients may have set podIP alone.
+    ips = _dig(pod, ("status", "podIPs"))
+    if isinstance(ips, list) and ips and isinstance(ips[0], Mapping):
+        return str(ips[0].get("ip") or "")
+    return _POD_IP(pod)
+
+
+_NAME: Mapping[str, FieldValue] = {"metadata.name": _text("metadata.name")}
+_NAME_AND_NAMESPACE: Mapping[str, FieldValue] = {
+    **_NAME,
+    "metadata.namespace": _text("metadata.namespace"),
+}
+
+
+def _not_supported(label: str) -> str:
+    return f"field label not supported: {label}"
+
+
+def _only_metadata(label: str) -> str:
+    return (
+        f"{json.dumps(label, ensure_ascii=False)} is not a known field selector: "
+        'only "metadata.name", "metadata.namespace"'
+    )
+
+
+@dataclass(frozen=True)
+class FieldLabels:
+    """The field labels one resource can be selected by, and how they read an object.
+
+    Each label is one kube-apiserver's field label conversion accepts for the kind (for
+    the built-in kinds, ``AddFieldLabelConversionFunc`` in pkg/apis/<group>/<version>),
+    valued as the kind's registry computes its field set (``GetAttrs`` /
+    ``ToSelectableFields`` in pkg/registry). Any other label is refused with ``refusal``:
+    the conversion functions word it differently from kind to kind.
+    """
+
+    values: Mapping[str, FieldValue]
+    refusal: Callable[[str], str] = _not_supported
+
+    def value(self, obj: Mapping[str, Any], label: str) -> str:
+        return self.values[label](obj)
+
+
+# The fallback of kinds without a conversion function of their own (ConfigMaps,
+# Deployments, ReplicaSets...): runtime.DefaultMetaV1FieldSelectorConversion.
+DEFAULT_FIELD_LABELS = FieldLabels(_NAME_AND_NAMESPACE, _only_metadata)
+
+_CORE_EVENT: Mapping[str, FieldValue] = {
+    **_NAME_AND_NAMESPACE,
+    **{f"involvedObject.{key}": _text(f"involvedObject.{key}") for key in
+       ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+    "reason": _text("reason"),
+    "reportingComponent": _text("reportingComponent"),
+    "source": _first(_text("source.component"), _text("reportingComponent")),
+    "type": _text("type"),
+}  # fmt: skip
+# events.k8s.io/v1 shares the core Event's field set under its own field names.
+_EVENTS_EVENT: Mapping[str, FieldValue] = {
+    **_NAME_AND_NAMESPACE,
+    **{f"regarding.{key}": _text(f"regarding.{key}") for key in
+       ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+    "reason": _text("reason"),
+    "reportingController": _text("reportingController"),
+    "source": _first(_text("deprecatedSource.component"), _text("reportingController")),
+    "type": _text("type"),
+}  # fmt: skip
+
+_BUILTIN_FIELD_LABELS: Mapping[tuple[str, str], FieldLabels] = {
+    ("", "pods"): FieldLabels({
+        **_NAME_AND_NAMESPACE,
+        "spec.nodeName": _text("spec.nodeName"),
+        "spec.host": _text("spec.nodeName"),  # what v1 clients of old called spec.nodeName
+        "spec.restartPolicy": _text("spec.restartPolicy"),
+        "spec.schedulerName": _text("spec.schedulerName"),
+        "spec.serviceAccountName": _text("spec.serviceAccountName"),
+        "spec.hostNetwork": _flag("spec.hostNetwork"),
+        "status.phase": _text("status.phase"),
+        "status.podIP": _pod_ip,
+        "status.podIPs": _unset,
+        "status.nominatedNodeName": _text("status.nominatedNodeName"),
+    }),
+    ("", "events"): FieldLabels(_CORE_EVENT),
+    ("", "namespaces"): FieldLabels({**_NAME, "status.phase": _text("status.phase")}),
+    ("", "nodes"): FieldLabels({**_NAME, "spec.unschedulable": _flag("spec.unschedulable")}),
+    ("", "replicationcontrollers"): FieldLabels(
+        {**_NAME_AND_NAMESPACE, "status.replicas": _number("status.replicas")}
+    ),
+    ("", "secrets"): FieldLabels({**_NAME_AND_NAMESPACE, "type": _text("type")}),
+    ("", "services"): FieldLabels({
+        **_NAME_AND_NAMESPACE,
+        "spec.clusterIP": _text("spec.clusterIP"),
+        "spec.type": _text("spec.type"),
+    }),
+    ("batch", "jobs"): FieldLabels(
+        {**_NAME_AND_NAMESPACE, "status.successful": _number("status.succeeded")},
+        lambda label: f"field label {json.dumps(label, ensure_ascii=False)} not supported for Job",
+    ),
+    ("certificates.k8s.io", "certificatesigningrequests"): FieldLabels(
+        {**_NAME, "spec.signerName": _text("spec.signerName")}
+    ),
+    ("certificates.k8s.io", "clustertrustbundles"): FieldLabels(
+        {**_NAME, "spec.signerName": _text("spec.signerName")}
+    ),
+    ("certificates.k8s.io", "podcertificaterequests"): FieldLabels({
+        **_NAME,
+        "spec.signerName": _text("spec.signerName"),
+        "spec.podName": _text("spec.podName"),
+        "spec.nodeName": _text("spec.nodeName"),
+    }),
+    ("events.k8s.io", "events"): FieldLabels(_EVENTS_EVENT),
+    ("resource.k8s.io", "resourceslices"): FieldLabels(
+        {**_NAME, "spec.nodeName": _text("spec.nodeName"), "spec.driver": _text("spec.driver")},
+        lambda label: f"field label not supported for resource.k8s.io/v1, Kind=ResourceSlice: "
+        f"{label}",
+    ),
+}  # fmt: skip
+
+_SELECTABLE_TYPES: Mapping[str, Callable[[str], FieldValue]] = {
+    "string": _text,
+    "integer": _number,
+    "boolean": _flag,
+}
+
+
+def field_labels(info: ResourceInfo, crd: Mapping[str, Any] | None = None) -> FieldLabels:
+    """The field labels of a resource. A custom resource (``crd`` is the CRD serving it)
+    has metadata.name, metadata.namespace when namespaced, and the ``selectableFields`` of
+    the version asked for, valued as their schema types print (an unset one is empty)."""
+    if crd is None:
+        return _BUILTIN_FIELD_LABELS.get((info.group, info.plural), DEFAULT_FIELD_LABELS)
+    values = dict(_NAME_AND_NAMESPACE if info.namespaced else _NAME)
+    versions = (crd.get("spec") or {}).get("versions") or []
+    served: Mapping[str, Any] = next((v for v in versions if v.get("name") == info.version), {})
+    schema = (served.get("schema") or {}).get("openAPIV3Schema") or {}
+    for selectable in served.get("selectableFields") or []:
+        path = str(selectable.get("jsonPath") or "").removeprefix(".")
+        values[path] = _SELECTABLE_TYPES.get(_schema_type(schema, path), _text)(path)
+    return FieldLabels(values)
+
+
+def _schema_type(schema: Mapping[str, Any], path: str) -> str:
+    node: Any = schema
+    for step in path.split("."):
+        node = (node.get("properties") or {}).get(step) if isinstance(node, Mapping) else None
+    return str(node.get("type") or "") if isinstance(node, Mapping) else ""
 
 
 @dataclass(frozen=True)
@@ -426,22 +627,19 @@ def _unescape(value: str) -> str:
     return "".join(out)
 
 
-def _field_value(obj: Mapping[str, Any], path: str) -> str:
-    value: Any = obj
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    # A field that is not set selects as the empty string, as in the apiserver's field sets.
-    return value if isinstance(value, str) else ""
-
-
 @dataclass(frozen=True)
 class FieldSelector:
-    """A parsed ``fieldSelector``: every term must hold."""
+    """A parsed ``fieldSelector``: every term must hold, each label read from an object as
+    its resource's :class:`FieldLabels` say."""
 
     terms: tuple[FieldTerm, ...]
+    labels: FieldLabels = DEFAULT_FIELD_LABELS
 
     @classmethod
-    def parse(cls, text: str, supported: Collection[str] = DEFAULT_FIELDS) -> FieldSelector:
+    def parse(cls, text: str, labels: FieldLabels = DEFAULT_FIELD_LABELS) -> FieldSelector:
+        """Parse as ``fields.ParseSelector`` does, then check each label as the apiserver's
+        field label conversion does: ApiError 400 BadRequest for a malformed selector or a
+        label the resource does not have."""
         terms: list[FieldTerm] = []
         for part in sorted(_split_terms(text) if text else []):
             if not part:
@@ -452,13 +650,13 @@ class FieldSelector:
             field, operator, raw = split
             terms.append(FieldTerm(field, operator != "!=", _unescape(raw)))
         for term in terms:
-            if term.field not in supported:
-                raise bad_request(f"field label not supported: {term.field}")
-        return cls(tuple(terms))
+            if term.field not in labels.values:
+                raise bad_request(labels.refusal(term.field))
+        return cls(tuple(terms), labels)
 
     @property
     def empty(self) -> bool:
         return not self.terms
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        return all((_field_value(obj, t.field) == t.value) == t.equal for t in self.terms)
+        return all((self.labels.value(obj, t.field) == t.value) == t.equal for t in self.terms)

@@ -32,15 +32,16 @@ from gitmoor.sandbox.immutable import immutable_causes
 from gitmoor.sandbox.objects import (
     KubeObject,
     apply_defaults,
+    generate_job_selector,
     now,
     prepare_create,
     prepare_update,
     unknown_fields,
 )
-from gitmoor.sandbox.patch import json_patch, merge_patch, strategic_merge_patch
+from gitmoor.sandbox.patch import json_kind, json_patch, merge_patch, strategic_merge_patch
 from gitmoor.sandbox.pki import Pki
 from gitmoor.sandbox.schema import ResourceInfo, ResourceTable, Schemas
-from gitmoor.sandbox.selectors import FieldSelector, LabelSelector
+from gitmoor.sandbox.selectors import FieldSelector, LabelSelector, field_labels
 from gitmoor.sandbox.store import Key, Store
 from gitmoor.sandbox.tables import TableView, include_object, printer_for, table_version
 from gitmoor.sandbox.tokens import TokenIssuer, token_request, token_review
@@ -261,8 +262,8 @@ class Sandbox:
                     None, base, manager=manager, force=force, schema=schema, now=now(),
                     reset_fields=_reset_fields(info, None),
                 )  # fmt: skip
-                merged = self.on_create(info, merged)
                 apply_defaults(info, merged)
+                merged = self.on_create(info, merged)
                 if dry_run:
                     return merged, 201
                 stored = self.store.create(target.key(), merged)
@@ -379,6 +380,8 @@ class Sandbox:
             obj.setdefault("type", "Opaque")
         if info.group == "" and info.plural == "services":
             self._allocate_service_addresses(obj)
+        if info.group == "batch" and info.plural == "jobs":
+            generate_job_selector(obj)
         return obj
 
     def _allocate_service_addresses(self, service: KubeObject) -> None:
@@ -770,13 +773,23 @@ async def _dispatch(sandbox: Sandbox, target: Target, request: web.Request) -> w
     )
 
 
-def _selectors(request: web.Request) -> tuple[LabelSelector | None, FieldSelector | None]:
+def _selectors(
+    sandbox: Sandbox, info: ResourceInfo, request: web.Request
+) -> tuple[LabelSelector | None, FieldSelector | None]:
     labels = request.query.get("labelSelector")
     fields = request.query.get("fieldSelector")
     return (
         LabelSelector.parse(labels) if labels else None,
-        FieldSelector.parse(fields) if fields else None,
+        FieldSelector.parse(fields, field_labels(info, _crd(sandbox, info))) if fields else None,
     )
+
+
+def _crd(sandbox: Sandbox, info: ResourceInfo) -> KubeObject | None:
+    """The CRD that serves a resource; None for a built-in one."""
+    crd_name = sandbox.table.crd_name(info.group, info.version, info.plural)
+    if crd_name is None:
+        return None
+    return sandbox.store.get(Key(CRD_GROUP, "customresourcedefinitions", "", crd_name))
 
 
 def _table_view(sandbox: Sandbox, info: ResourceInfo, request: web.Request) -> TableView | None:
@@ -785,15 +798,12 @@ def _table_view(sandbox: Sandbox, info: ResourceInfo, request: web.Request) -> T
     api_version = table_version(",".join(request.headers.getall("Accept", [])))
     if api_version is None:
         return None
-    crd = None
-    if crd_name := sandbox.table.crd_name(info.group, info.version, info.plural):
-        crd = sandbox.store.get(Key(CRD_GROUP, "customresourcedefinitions", "", crd_name))
     include = include_object(request.query.get("includeObject"))
-    return TableView(printer_for(info, crd), api_version, include)
+    return TableView(printer_for(info, _crd(sandbox, info)), api_version, include)
 
 
 def _list(sandbox: Sandbox, target: Target, request: web.Request) -> web.Response:
-    labels, fields = _selectors(request)
+    labels, fields = _selectors(sandbox, target.info, request)
     limit = int(request.query["limit"]) if request.query.get("limit") else None
     result = sandbox.store.list(
         target.info.group, target.info.plural, target.namespace, labels=labels, fields=fields,
@@ -834,7 +844,7 @@ async def _delete_options(request: web.Request) -> KubeObject:
 def _delete_collection(
     sandbox: Sandbox, target: Target, request: web.Request, dry_run: bool, options: KubeObject
 ) -> web.Response:
-    labels, fields = _selectors(request)
+    labels, fields = _selectors(sandbox, target.info, request)
     result = sandbox.store.list(
         target.info.group, target.info.plural, target.namespace, labels=labels, fields=fields
     )
@@ -848,7 +858,7 @@ def _delete_collection(
 
 async def _watch(sandbox: Sandbox, target: Target, request: web.Request) -> web.StreamResponse:
     info = target.info
-    labels, fields = _selectors(request)
+    labels, fields = _selectors(sandbox, target.info, request)
     since = request.query.get("resourceVersion") or None
     timeout = float(request.query.get("timeoutSeconds") or WATCH_TIMEOUT_SECONDS)
     bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
@@ -929,8 +939,17 @@ async def _scale(
                 else merge_patch(_scale_of(obj), document)
             )
         replicas = (scale.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or replicas < 0:
-            raise ApiError(422, "Invalid", "spec.replicas: must be a non-negative integer")
+        if replicas is None:
+            replicas = 0  # unset or null: Go's zero
+        if isinstance(replicas, bool) or not isinstance(replicas, int):
+            raise bad_request(
+                'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal '
+                f"{json_kind(replicas)} into Go struct field ScaleSpec.spec.replicas of type int32"
+            )
+        if replicas < 0:
+            message = f"Invalid value: {replicas}: must be greater than or equal to 0"
+            cause = {"reason": "FieldValueInvalid", "message": message, "field": "spec.replicas"}
+            raise invalid("Scale", "autoscaling", target.name or "", [cause])
         changed = copy.deepcopy(obj)
         changed.setdefault("spec", {})["replicas"] = replicas
         main = Target(target.info, target.namespace, target.name, None)

@@ -87,6 +87,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gitmoor.humantime import parse_time
 from gitmoor.sandbox.cron import CronSchedule
 from gitmoor.sandbox.errors import ApiError
 from gitmoor.sandbox.informer import (
@@ -228,15 +229,6 @@ def _uid(obj: KubeObject) -> str:
 
 def _deleting(obj: KubeObject) -> bool:
     return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-
-
-def _parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def _format_time(moment: datetime) -> str:
@@ -1010,7 +1002,7 @@ class _Simulator:
             and deadline < _MAX_INT32
             and progressing.get("reason") in ("NewReplicaSetCreated", "ReplicaSetUpdated")
         ):
-            since = _parse_time(progressing.get("lastUpdateTime"))
+            since = parse_time(progressing.get("lastUpdateTime"))
             waited = (datetime.now(UTC) - since).total_seconds() if since else deadline
             if waited >= deadline:
                 status["conditions"] = _with_condition(conditions, _deployment_condition(
@@ -1268,16 +1260,10 @@ class _Simulator:
                 wanted = min(parallelism, completions - succeeded)
             else:
                 wanted = parallelism if succeeded == 0 else 0
-            labels = {
-                "batch.kubernetes.io/controller-uid": _uid(job),
-                "batch.kubernetes.io/job-name": key[1],
-                "controller-uid": _uid(job),
-                "job-name": key[1],
-            }
+            # The pods carry the template's labels, which the API server gave the Job's
+            # name and uid (unless the Job brings its own selector).
             for _ in range(wanted - len(active)):
-                active.append(self._create(
-                    "pods", self._new_pod(job, spec.get("template") or {}, labels=labels)
-                ))  # fmt: skip
+                active.append(self._create("pods", self._new_pod(job, spec.get("template") or {})))
         status.update({
             "active": len(active),
             "ready": sum(1 for p in active if _pod_ready(p)),
@@ -1321,8 +1307,8 @@ class _Simulator:
         jobs = [job for _, job in self.informer("jobs").owned(_uid(cronjob))]
         running = [j for j in jobs if _job_finished_at(j) is None and not _deleting(j)]
         now = datetime.now(zone)
-        last = _parse_time(previous.get("lastScheduleTime"))
-        earliest = last or _parse_time(cronjob["metadata"].get("creationTimestamp")) or now
+        last = parse_time(previous.get("lastScheduleTime"))
+        earliest = last or parse_time(cronjob["metadata"].get("creationTimestamp")) or now
         due = schedule.latest_at_or_before(now)
         status = {k: v for k, v in previous.items() if k != "active"}
         starting = spec.get("startingDeadlineSeconds")
@@ -1341,7 +1327,7 @@ class _Simulator:
                 running.append(self._start_job(cronjob, due))
                 status["lastScheduleTime"] = _format_time(due)
         succeeded = [j for j in jobs if _is_true(j, "Complete")]
-        completed = [_parse_time(_status(j).get("completionTime")) for j in succeeded]
+        completed = [parse_time(_status(j).get("completionTime")) for j in succeeded]
         latest_success = max((t for t in completed if t is not None), default=None)
         if latest_success is not None:
             status["lastSuccessfulTime"] = _format_time(latest_success)
@@ -1580,7 +1566,7 @@ def _job_finished_at(job: KubeObject) -> datetime | None:
     for type_ in ("Complete", "Failed"):
         condition = _condition(job, type_)
         if condition is not None and condition.get("status") == "True":
-            return _parse_time(condition.get("lastTransitionTime")) or datetime.now(UTC)
+            return parse_time(condition.get("lastTransitionTime")) or datetime.now(UTC)
     return None
 
 

@@ -480,10 +480,10 @@ def _parse_rv(text: str, group: str, resource: str) -> int:
     if _UINT.fullmatch(text) and int(text) < 2**64:
         return int(text)
     why = "value out of range" if _UINT.fullmatch(text) else "invalid syntax"
-    kind = f"{resource}.{group}" if group else resource
     message = f'Invalid value: "{text}": strconv.ParseUint: parsing "{text}": {why}'
     cause = {"reason": "FieldValueInvalid", "message": message, "field": "resourceVersion"}
-    raise invalid(kind, group, "", [cause])
+    # The storage layer names the resource where a kind would stand.
+    raise invalid(resource, group, "", [cause])
 
 
 def _too_large(requested: int, current: int) -> ApiError:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from gitmoor.humantime import human_duration, parse_time, since
 from gitmoor.sandbox.errors import bad_request
 from gitmoor.sandbox.fieldpath import to_json
 from gitmoor.sandbox.schema import ResourceInfo
@@ -217,62 +218,8 @@ def printer_for(info: ResourceInfo, crd: Mapping[str, Any] | None = None) -> Pri
     return _BUILTIN.get((info.group, info.plural), DEFAULT_PRINTER)
 
 
-# --- time -----------------------------------------------------------------------------
-
-_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-
-
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp (fractional seconds allowed), None when absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    match = _TIMESTAMP.match(value)
-    if match is None:
-        return None
-    whole, fraction, zone = match.groups()
-    micro = (fraction or ".0")[1:7].ljust(6, "0")
-    return datetime.fromisoformat(f"{whole}.{micro}{'+00:00' if zone == 'Z' else zone}")
-
-
-def human_duration(seconds: float) -> str:
-    """apimachinery's ``duration.HumanDuration``: two or three significant figures."""
-    whole = int(seconds)
-    if whole < -1:
-        return "<invalid>"
-    if whole < 0:
-        return "0s"
-    if whole < 120:
-        return f"{whole}s"
-    minutes = whole // 60
-    if minutes < 10:
-        return f"{minutes}m" if whole % 60 == 0 else f"{minutes}m{whole % 60}s"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = whole // 3600
-    if hours < 8:
-        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        years, days = hours // 24 // 365, hours // 24 % 365
-        return f"{years}y" if days == 0 else f"{years}y{days}d"
-    return f"{hours // 24 // 365}y"
-
-
-def _since(value: Any, now: datetime) -> str:
-    """The age of a timestamp; ``<unknown>`` when there is none."""
-    moment = parse_time(value)
-    if moment is None:
-        return "<unknown>"
-    return human_duration((now - moment).total_seconds())
-
-
 def _age(obj: KubeObject, now: datetime) -> str:
-    return _since(_meta(obj).get("creationTimestamp"), now)
+    return since(_meta(obj).get("creationTimestamp"), now)
 
 
 # --- reading objects ------------------------------------------------------------------
@@ -689,7 +636,7 @@ def _cronjob_cells(obj: KubeObject, now: datetime) -> list[Cell]:
         spec.get("timeZone") or "<none>",
         "True" if spec.get("suspend") else "False",
         len(status.get("active") or []),
-        _since(last, now) if last else "<none>",
+        since(last, now) if last else "<none>",
         _age(obj, now),
         *_containers(_dig(job, "template", "spec") or {}),
         _format_selector(job.get("selector")),
@@ -936,12 +883,12 @@ def _core_event(event: KubeObject) -> KubeObject:
 
 def _event_cells(event: KubeObject, now: datetime) -> list[Cell]:
     first_seen = event.get("firstTimestamp") or event.get("eventTime")
-    first = _since(first_seen, now)
-    last = _since(event["lastTimestamp"], now) if event.get("lastTimestamp") else first
+    first = since(first_seen, now)
+    last = since(event["lastTimestamp"], now) if event.get("lastTimestamp") else first
     count = _int(event.get("count"))
     series = event.get("series")
     if series:
-        last = _since(series.get("lastObservedTime"), now)
+        last = since(series.get("lastObservedTime"), now)
         count = _int(series.get("count"))
     elif count == 0:
         count = 1  # a singleton event of the new API carries no count

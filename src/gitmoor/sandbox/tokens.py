@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from gitmoor.errors import GitmoorError, Location
-from gitmoor.sandbox.errors import ApiError, bad_request, conflict, not_found
+from gitmoor.sandbox.errors import ApiError, bad_request, conflict, invalid, not_found
 
 KubeObject = dict[str, Any]
 Lookup = Callable[[str, str, str], KubeObject | None]
@@ -565,16 +565,8 @@ def _undecodable(kind: str, path: str, expected: str, value: Any) -> ApiError:
 
 
 def _invalid(kind: str, name: str, field: str, message: str) -> ApiError:
-    return ApiError(
-        422,
-        "Invalid",
-        f'{kind}.{GROUP} "{name}" is invalid: {field}: {message}',
-        details={
-            "name": name,
-            "group": GROUP,
-            "kind": kind,
-            "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}],
-        },
+    return invalid(
+        kind, GROUP, name, [{"reason": "FieldValueInvalid", "message": message, "field": field}]
     )
 
 

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from gitmoor.sandbox.apply import _describe_object
-from gitmoor.sandbox.errors import ApiError, bad_request
+from gitmoor.sandbox.apply import describe_object
+from gitmoor.sandbox.errors import ApiError, bad_request, invalid
 from gitmoor.sandbox.fieldpath import PathElement, path_string
-from gitmoor.sandbox.patch import _go_format, _json_kind
+from gitmoor.sandbox.patch import go_format, invalid_patch, json_kind
 from gitmoor.sandbox.schema import DEFINITIONS_REF, ResourceInfo, SchemaNode, Schemas
 
 KubeObject = dict[str, Any]
@@ -114,11 +114,11 @@ def _decode(
         return
     if definition in _TIMES:
         if not isinstance(value, str):
-            raise _FatalError(_unmarshal_message(_json_kind(value), struct, fields, "string"))
+            raise _FatalError(_unmarshal_message(json_kind(value), struct, fields, "string"))
         return
 
     def mismatch(what: str | None = None) -> None:
-        found = _json_kind(value) if what is None else what
+        found = json_kind(value) if what is None else what
         saved.append(_unmarshal_message(found, struct, fields, go_type(node)))
 
     if node.is_array:
@@ -171,7 +171,7 @@ def _unmarshal_message(found: str, struct: str, fields: tuple[str, ...], go: str
 def _int_literal_error(value: Any, go: str) -> str | None:
     """How encoding/json names a JSON value it cannot store in a Go integer, or None."""
     if not _is_number(value):
-        return _json_kind(value)
+        return json_kind(value)
     low, high = _INT_RANGES.get(go, _INT_RANGES["int64"])
     if isinstance(value, float) or not low <= value <= high:
         # The literal as sent: an integer type takes no fraction or exponent ("2.0" too).
@@ -311,7 +311,7 @@ def conversion_error(schema: SchemaNode, value: Any, *, floats: bool = False) ->
     if definition in _TIMES:
         if isinstance(value, str):
             return None
-        return _unmarshal_message(_json_kind(value), "", (), "string")
+        return _unmarshal_message(json_kind(value), "", (), "string")
     kind = _go_kind(value, floats)
     if schema.is_array:
         if not isinstance(value, list):
@@ -802,19 +802,13 @@ def check_patched(
         return
     if patch_type == "strategic":
         problem = conversion_error(schema, patched)
-        shown = _go_format(patch)
+        shown = go_format(patch)
     else:
         problem = decode_error(schema, patched, info.kind)
         shown = _go_json(patched)
     if problem is None:
         return
-    message = f"Invalid value: {json.dumps(shown, ensure_ascii=False)}: {problem}"
-    raise ApiError(
-        422,
-        "Invalid",
-        f' "" is invalid: patch: {message}',
-        details={"causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]},
-    )
+    raise invalid_patch(f"Invalid value: {json.dumps(shown, ensure_ascii=False)}: {problem}")
 
 
 def check_applied(info: ResourceInfo, schemas: Schemas, applied: KubeObject) -> None:
@@ -828,17 +822,17 @@ def check_applied(info: ResourceInfo, schemas: Schemas, applied: KubeObject) -> 
     if problems:
         listed = problems[0] if len(problems) == 1 else "\n  ".join(["errors:", *problems])
         raise ApiError(
-            500, "", f"failed to create typed patch object ({_describe_object(applied)}): {listed}"
+            500, "", f"failed to create typed patch object ({describe_object(applied)}): {listed}"
         )
     if _builtin(info, schemas) is None:
         return
     problem = conversion_error(schema, applied, floats=True)
     if problem is not None:
-        kind = _describe_object(applied).split("; ", 1)[1]
+        kind = describe_object(applied).split("; ", 1)[1]
         raise ApiError(
             500,
             "",
-            f"failed to convert new object ({_describe_object(applied)}) to proper version: "
+            f"failed to convert new object ({describe_object(applied)}) to proper version: "
             f"unable to convert unstructured object to {kind}: {problem}",
         )
 
@@ -862,26 +856,12 @@ def validate_custom_resource(
         problems = [p for p in problems if not _unchanged(p.at, pruned, before)]
     if problems:
         name = str((obj.get("metadata") or {}).get("name") or "")
-        raise invalid_object(info, name, [p.cause for p in problems])
+        raise invalid(info.kind, info.group, name, [p.cause for p in problems])
     return {
         key: obj[key] if key == "metadata" else pruned[key]
         for key in obj
         if key in pruned or key == "metadata"
     }
-
-
-def invalid_object(info: ResourceInfo, name: str, causes: list[Cause]) -> ApiError:
-    """422 Invalid as apimachinery's NewInvalid words it: the kind qualified by its group,
-    the causes' messages aggregated (bracketed when more than one, duplicates once)."""
-    qualified = f"{info.kind}.{info.group}" if info.group else info.kind
-    messages = list(dict.fromkeys(f"{c['field']}: {c['message']}" for c in causes))
-    summary = messages[0] if len(messages) == 1 else "[" + ", ".join(messages) + "]"
-    return ApiError(
-        422,
-        "Invalid",
-        f'{qualified} "{name}" is invalid: {summary}',
-        details={"name": name, "group": info.group, "kind": info.kind, "causes": causes},
-    )
 
 
 def _unchanged(at: Steps, new: Any, old: Any) -> bool:
@@ -956,7 +936,7 @@ def _go_float(value: float) -> str:
 
 def _go_v_value(value: Any) -> str:
     """Go's ``%v`` of a structured-merge-diff value that wraps ``value``."""
-    return "&{" + _go_format(value) + "}"
+    return "&{" + go_format(value) + "}"
 
 
 def _go_type_name(value: Any) -> str:

@@ -9,7 +9,8 @@ writes them: the chart version for a HelmRepository chart; ``<tag>@sha256:<manif
 an OCI tag or semver range (naming the tag chosen), ``sha256:<manifest>`` for a digest.
 
 Archives are kept in a ``ChartCache``, addressed by their SHA-256, so a version already
-downloaded is never downloaded again. Every call works in a private directory under the
+downloaded is never downloaded again; ``cache_index`` keeps a repository's index there the
+same way, as a HelmRepository's artifact. Every call works in a private directory under the
 cache root, including the registry login file, so nothing is read from or written to
 Helm's configuration under ``$HOME``.
 
@@ -18,6 +19,7 @@ The Helm SDK calls block; callers run these functions in threads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -31,7 +33,13 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import helm_python
 
-from gitmoor.errors import ChartNotFoundError, InputError, Location, SourceError
+from gitmoor.errors import (
+    AuthenticationError,
+    ChartNotFoundError,
+    InputError,
+    Location,
+    SourceError,
+)
 from gitmoor.source.credentials import secret_text
 from gitmoor.source.versions import newest_versions, select_version
 
@@ -40,7 +48,9 @@ __all__ = [
     "HELM_CHART_LAYER",
     "ChartArtifact",
     "ChartCache",
+    "IndexArtifact",
     "RepoAuth",
+    "cache_index",
     "fetch_index",
     "resolve_http_chart",
     "resolve_oci_chart",
@@ -57,6 +67,12 @@ _REGISTRY_NOT_FOUND = re.compile(
     r": not found\b|status code 404|name unknown|manifest unknown", re.I
 )
 """How the Helm SDK words a missing repository, tag or manifest (not a missing login)."""
+_REFUSED = re.compile(
+    r"unauthorized|forbidden|authentication required|basic credential not found",
+    re.I,
+)
+"""How the Helm SDK words credentials refused, or wanted and not given."""
+_TLS_KEYS = ("ca.crt", "caFile", "tls.crt", "tls.key", "certFile", "keyFile")
 
 
 # --- credentials ---------------------------------------------------------------------------
@@ -67,8 +83,8 @@ class RepoAuth:
     """Credentials for a chart repository or registry, as a Flux Secret holds them.
 
     ``ca_file`` is carried for callers that build it themselves, but the Helm SDK
-    binding takes no CA file yet, so a fetch given one fails with SourceError rather
-    than quietly trusting only the system's CAs.
+    binding takes no CA file or client certificate yet, so a fetch given one fails with
+    SourceError rather than quietly trusting only the system's CAs.
     """
 
     username: str | None = None
@@ -78,12 +94,15 @@ class RepoAuth:
 
     @classmethod
     def from_secret_data(cls, data: Mapping[str, bytes]) -> RepoAuth:
-        """Read a Flux HelmRepository/OCIRepository Secret's ``data`` (already decoded)."""
-        for key in ("ca.crt", "caFile"):
+        """Read a Flux HelmRepository/OCIRepository Secret's ``data`` (already decoded).
+
+        TLS keys (which Flux once read from ``secretRef`` too) are refused, not ignored.
+        """
+        for key in _TLS_KEYS:
             if key in data:
                 raise SourceError(
-                    "a CA certificate for a chart repository is not supported yet: "
-                    "the Helm SDK binding takes no CA file",
+                    "a CA certificate or client certificate for a chart repository is not "
+                    "supported yet: the Helm SDK binding takes neither",
                     Location(field=f"data.{key}"),
                 )
         return cls(username=secret_text(data, "username"), password=secret_text(data, "password"))
@@ -122,6 +141,12 @@ def _refuse_ca(auth: RepoAuth, url: str) -> None:
         )
 
 
+def _refusal(detail: str, message: str) -> SourceError:
+    """``message`` as an AuthenticationError when Helm's ``detail`` says the server refused
+    or wanted credentials (the binding gives no status code to tell by)."""
+    return AuthenticationError(message) if _REFUSED.search(detail) else SourceError(message)
+
+
 # --- the cache -----------------------------------------------------------------------------
 
 
@@ -134,6 +159,16 @@ class ChartArtifact:
     revision: str
     digest: str
     path: Path
+
+
+@dataclass(frozen=True)
+class IndexArtifact:
+    """A repository index in the cache; ``digest`` (``sha256:<hex>`` of the stored file)
+    also serves as its revision, so an unchanged index keeps its revision."""
+
+    digest: str
+    path: Path
+    size: int
 
 
 @dataclass(frozen=True)
@@ -150,6 +185,7 @@ class ChartCache:
 
         charts/sha256-<hex>.tgz        one archive, never modified once written
         charts/oci/sha256-<hex>.json   the archive an OCI manifest holds (name, version)
+        charts/index/sha256-<hex>.json a repository index (see ``cache_index``)
         charts/tmp/                    downloads in progress and per-call registry logins
 
     Files land by rename, so concurrent calls never see half an archive.
@@ -169,6 +205,37 @@ class ChartCache:
         """The archive with ``digest`` if the cache holds it."""
         path = self.path_for(digest)
         return path if path.is_file() else None
+
+    def index_path(self, digest: str) -> Path:
+        """Where the repository index with ``digest`` (``sha256:<hex>``) is kept."""
+        if not _DIGEST.fullmatch(digest):
+            raise ValueError(f"{digest!r} is not a sha256 digest")
+        return self._charts / "index" / f"{digest.replace(':', '-')}.json"
+
+    def store_index(self, index: Mapping[str, Any]) -> IndexArtifact:
+        """Keep ``index`` under the digest of its canonical JSON (keys sorted, compact)."""
+        data = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
+        digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+        path = self.index_path(digest)
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False) as out:
+                out.write(data)
+            os.replace(out.name, path)
+        return IndexArtifact(digest=digest, path=path, size=len(data))
+
+    def load_index(self, digest: str) -> dict[str, Any] | None:
+        """The index stored under ``digest``, None if the cache does not hold it."""
+        path = self.index_path(digest)
+        try:
+            loaded = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:
+            raise SourceError(f"stored index {path} is unreadable: {err}") from None
+        if not isinstance(loaded, dict):
+            raise SourceError(f"stored index {path} is not a map")
+        return loaded
 
     def store(self, archive: Path, digest: str) -> Path:
         """Move ``archive``, whose digest the caller has checked, into the cache."""
@@ -229,15 +296,26 @@ def fetch_index(url: str, *, auth: RepoAuth | None = None) -> dict[str, Any]:
             insecure_skip_tls_verify=auth.insecure_skip_tls_verify,
         )
     except helm_python.HelmError as err:
+        detail = auth.redact(str(err))
         # Not chained: Helm's own text may carry what was just redacted.
-        raise SourceError(
-            f"cannot read the chart repository index of {_safe_url(url)}: {auth.redact(str(err))}"
+        raise _refusal(
+            detail, f"cannot read the chart repository index of {_safe_url(url)}: {detail}"
         ) from None
     entries = index.get("entries") or {}
     if not isinstance(entries, dict):
         raise SourceError(f"the index of {_safe_url(url)} has no map of entries")
     index["entries"] = entries
     return index
+
+
+def cache_index(url: str, *, cache: ChartCache, auth: RepoAuth | None = None) -> IndexArtifact:
+    """Fetch the index of the chart repository at ``url`` and keep it in ``cache``.
+
+    Helm sorts each chart's versions as it loads an index, and the stored form sorts the
+    keys, so the digest only moves when the repository's content (or its ``generated``
+    stamp) does. ``resolve_http_chart(..., index=cache.load_index(digest))`` reads it back.
+    """
+    return cache.store_index(fetch_index(url, auth=auth))
 
 
 def resolve_http_chart(
@@ -248,15 +326,20 @@ def resolve_http_chart(
     cache: ChartCache,
     auth: RepoAuth | None = None,
     pass_credentials: bool = False,
+    index: Mapping[str, Any] | None = None,
 ) -> ChartArtifact:
     """The newest version of ``chart`` in ``repo_url`` matching ``constraint``, in the cache.
 
     Credentials go to the host of ``repo_url`` only, unless ``pass_credentials`` (Flux's
-    ``spec.passCredentials``) allows sending them to where the index points.
+    ``spec.passCredentials``) allows sending them to where the index points. ``index`` is
+    the repository's index when the caller already has it (a HelmRepository's artifact);
+    without it the index is fetched from ``repo_url``.
     """
     auth = auth or RepoAuth()
     where = _safe_url(repo_url)
-    entries: dict[str, Any] = fetch_index(repo_url, auth=auth)["entries"]
+    if index is None:
+        index = fetch_index(repo_url, auth=auth)
+    entries: Mapping[str, Any] = index.get("entries") or {}
     listed = entries.get(chart) or []
     if not listed:
         names = sorted(entries)
@@ -291,9 +374,10 @@ def resolve_http_chart(
                 insecure_skip_tls_verify=auth.insecure_skip_tls_verify,
             )
         except helm_python.HelmError as err:
-            raise SourceError(
-                f"cannot download chart {chart} {chosen} from {_safe_url(chart_url)}: "
-                f"{auth.redact(str(err))}"
+            detail = auth.redact(str(err))
+            raise _refusal(
+                detail,
+                f"cannot download chart {chart} {chosen} from {_safe_url(chart_url)}: {detail}",
             ) from None
         archive = _only_archive(scratch, _safe_url(chart_url))
         digest = helm_python.digest(archive)
@@ -440,8 +524,9 @@ def _registry(
                     plain_http=plain_http,
                 )
             except helm_python.HelmError as err:
-                raise SourceError(
-                    f"cannot log in to {ref.host} for {ref.url}: {auth.redact(str(err))}"
+                detail = auth.redact(str(err))
+                raise _refusal(
+                    detail, f"cannot log in to {ref.host} for {ref.url}: {detail}"
                 ) from None
         yield client
 
@@ -480,7 +565,7 @@ def _registry_failure(
     # reference is told from an unreachable registry by the registry's own words.
     detail = auth.redact(str(err))
     if not _REGISTRY_NOT_FOUND.search(detail):
-        return SourceError(f"cannot fetch {wanted} from {ref.url}: {detail}")
+        return _refusal(detail, f"cannot fetch {wanted} from {ref.url}: {detail}")
     if not list_tags:
         return ChartNotFoundError(f"no chart at {ref.url} (looked for {wanted})")
     try:
