@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,9 @@ FIELD_MANAGER = "gitmoor"
 # lightkube's overloads are written for its typed models; with generic resources built at
 # run time they cannot be checked, so the resource classes pass through as Any.
 GenericResource = Any
+
+RequestHook = Callable[[httpx2.Request], Awaitable[None]]
+"""Called with every HTTP request sent to the API server (an httpx2 event hook)."""
 
 
 @dataclass(frozen=True)
@@ -146,12 +149,23 @@ class Cluster:
         self._crds_loaded = False
 
     @classmethod
-    def connect(cls, kubeconfig: Path | None = None, *, context: str | None = None) -> Cluster:
-        """From a kubeconfig file, else $KUBECONFIG / ~/.kube/config / in-cluster config."""
+    def connect(
+        cls,
+        kubeconfig: Path | None = None,
+        *,
+        context: str | None = None,
+        on_request: RequestHook | None = None,
+    ) -> Cluster:
+        """From a kubeconfig file, else $KUBECONFIG / ~/.kube/config / in-cluster config.
+        ``on_request`` sees every request sent (to count them, say)."""
         config = (
             KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
         ).get(context_name=context)
-        return cls(AsyncClient(config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30)))
+        client = AsyncClient(config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(30))
+        if on_request is not None:
+            # lightkube has no hook of its own; the httpx2 client under it has event hooks.
+            client._client._client.event_hooks["request"].append(on_request)
+        return cls(client)
 
     async def close(self) -> None:
         await self.client.close()

@@ -20,6 +20,11 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
             ["ratio gitmoor warm / raw tools one by one", "18 HelmReleases"],
         ),
         ("sandbox.py", ["--objects", "50"], ["watch fan-out", "server memory (MiB)"]),
+        (
+            "reconcile.py",
+            ["--objects", "40", "--kustomizations", "4", "--rounds", "1"],
+            ["40 objects in 4 Kustomizations", "no-op reconcile / no-op apply"],
+        ),
     ],
 )
 def test_bench_runs(script: str, argv: list[str], expected: list[str]) -> None:
