@@ -9,7 +9,8 @@
     │   └── AuthenticationError
     ├── RenderError           kustomize, postBuild substitution, SOPS or Helm failed
     │   └── SubstitutionError
-    └── ClusterError          the Kubernetes API refused a request or could not be reached
+    ├── ClusterError          the Kubernetes API refused a request or could not be reached
+    └── ReleaseError          a Helm install, upgrade, rollback, test or uninstall failed
 
 Every error carries where it happened (file, object, field) as data, so the CLI can
 print it and a controller can turn it into a condition without parsing messages.
@@ -125,3 +126,18 @@ class ClusterError(GitmoorError):
     @property
     def unavailable(self) -> bool:
         return self.reason == "Unavailable"
+
+
+class ReleaseError(GitmoorError):
+    """A Helm action failed; ``timed_out`` when it ran out of time waiting for the release's
+    objects to become ready."""
+
+    def __init__(
+        self, message: str, location: Location | None = None, *, timed_out: bool = False
+    ) -> None:
+        super().__init__(message, location)
+        self.timed_out = timed_out
+
+    def at(self, **where: str | int | None) -> GitmoorError:
+        located = super().at(**where)
+        return ReleaseError(located.message, located.location, timed_out=self.timed_out)

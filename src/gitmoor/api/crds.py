@@ -142,9 +142,18 @@ def crd_manifest(kind: type[Resource]) -> dict[str, Any]:
     }
 
 
-def crd_manifests() -> list[dict[str, Any]]:
-    """The CRDs of every kind gitmoor reads, in the order of ``KINDS``."""
-    return [crd_manifest(kind) for kind in KINDS]
+EXTERNAL_SECRETS_GROUP = "external-secrets.io"
+
+
+def crd_manifests(*, external_secrets: bool = True) -> list[dict[str, Any]]:
+    """The CRDs of every kind gitmoor reads, in the order of ``KINDS``; without
+    External Secrets' when ``external_secrets`` is False (a cluster usually gets those from
+    the external-secrets chart, whose CRDs would conflict with gitmoor's copy)."""
+    return [
+        crd_manifest(kind)
+        for kind in KINDS
+        if external_secrets or kind.GROUP != EXTERNAL_SECRETS_GROUP
+    ]
 
 
 def _version(

@@ -42,10 +42,16 @@ async def wait_available(
 
 
 async def _install_in_cluster(
-    cluster: Cluster, manifests: list[KubeObject], namespace: str, timeout: float, output: Output
+    cluster: Cluster,
+    manifests: list[KubeObject],
+    namespace: str,
+    timeout: float,
+    output: Output,
+    *,
+    external_secrets: bool,
 ) -> None:
     output.info("► installing CustomResourceDefinitions")
-    crds = await install_crds(cluster, timeout=timeout)
+    crds = await install_crds(cluster, timeout=timeout, external_secrets=external_secrets)
     output.info(f"✔ {len(crds)} CustomResourceDefinitions installed")
     output.info(f"► installing the controllers in namespace {namespace}")
     for obj in manifests:
@@ -69,6 +75,9 @@ async def _install_in_cluster(
 @click.option("--timeout", default=300.0, show_default=True,
               help="Seconds to wait for the CRDs to be served and the Deployment "
               "Available.")  # fmt: skip
+@click.option("--external-secrets", is_flag=True,
+              help="Also External Secrets' CRDs (ExternalSecret, ClusterSecretStore ...), for "
+              "clusters that do not get them from the external-secrets chart.")  # fmt: skip
 @click.option("--kubeconfig", type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="Cluster to install into (default: $KUBECONFIG, ~/.kube/config).")  # fmt: skip
 @click.option("--context", "context_name", help="kubeconfig context to use.")
@@ -78,6 +87,7 @@ def install(
     image: str,
     namespace: str,
     timeout: float,
+    external_secrets: bool,
     kubeconfig: Path | None,
     context_name: str | None,
 ) -> None:
@@ -98,16 +108,21 @@ def install(
     output = Output()
     manifests = in_cluster_manifests(namespace=namespace, image=image) if in_cluster else []
     if export:
-        output.data(dump_all([*crd_manifests(), *manifests]))
+        output.data(dump_all([*crd_manifests(external_secrets=external_secrets), *manifests]))
         return
 
     async def apply() -> None:
         cluster = Cluster.connect(kubeconfig, context=context_name)
         try:
             if in_cluster:
-                await _install_in_cluster(cluster, manifests, namespace, timeout, output)
+                await _install_in_cluster(
+                    cluster, manifests, namespace, timeout, output,
+                    external_secrets=external_secrets,
+                )  # fmt: skip
             else:
-                crds = await install_crds(cluster, timeout=timeout)
+                crds = await install_crds(
+                    cluster, timeout=timeout, external_secrets=external_secrets
+                )
                 output.info(f"✔ {len(crds)} CustomResourceDefinitions installed")
         finally:
             await cluster.close()

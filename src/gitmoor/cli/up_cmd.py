@@ -30,11 +30,13 @@ from gitmoor.controllers.run import (
     run_leading,
     run_until,
 )
-from gitmoor.demo.homelab import HOMELAB_DIR, ROOT_PATH
+from gitmoor.demo.homelab import HOMELAB_DIR, ROOT_PATH, serve_example_charts
+from gitmoor.manifests import KubeObject
 from gitmoor.observe.logs import configure_logging
 from gitmoor.sandbox import process
 
 LEASE_NAME = "gitmoor-controllers"
+HELM_RELEASES = ("helm.toolkit.fluxcd.io/v2", "HelmRelease")
 KUSTOMIZATIONS = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
 # Reasons that mean "still on its way" rather than "this is how it ended".
 _PENDING_REASONS = {conditions.DEPENDENCY_NOT_READY, conditions.ARTIFACT_FAILED}
@@ -103,12 +105,19 @@ async def _up(
     once: bool,
     timeout: float,
     output: Output,
+    kubeconfig: Path | None,
+    settings: KubeObject | None,
 ) -> int:
     output.info("► installing CustomResourceDefinitions")
     await install_crds(cluster)
     output.info(f"► bootstrapping GitRepository flux-system: {url} branch {branch}, path {path}")
-    await apply_bootstrap(cluster, bootstrap_objects(url, branch=branch, path=path))
-    manager, _ = build_manager(cluster, cache_dir=cache_dir, dependency_requeue=2.0)
+    bootstrap = bootstrap_objects(url, branch=branch, path=path)
+    # The cluster-settings ConfigMap the example's Kustomizations substitute from.
+    await apply_bootstrap(cluster, [bootstrap[0], *([settings] if settings else []),
+                                    *bootstrap[1:]])  # fmt: skip
+    manager, _ = build_manager(
+        cluster, cache_dir=cache_dir, dependency_requeue=2.0, kubeconfig=kubeconfig
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -126,14 +135,43 @@ async def _up(
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(stop.wait()), 1.0)
     await runner
-    ready = sum(conditions.is_true(o) for o in items)
-    output.info(f"\n{ready}/{len(items)} Kustomizations Ready")
-    for obj in items:
+    helm_releases = await cluster.list(*HELM_RELEASES)
+    if helm_releases:
+        output.err.print()
+        output.err.print(_releases_table(helm_releases))
+    everything = [*items, *helm_releases]
+    ready = sum(conditions.is_true(o) for o in everything)
+    output.info(
+        f"\n{sum(conditions.is_true(o) for o in items)}/{len(items)} Kustomizations Ready, "
+        f"{sum(conditions.is_true(o) for o in helm_releases)}/{len(helm_releases)} "
+        "HelmReleases Ready"
+    )
+    for obj in everything:
         if not conditions.is_true(obj):
             found = conditions.find((obj.get("status") or {}).get("conditions"), conditions.READY)
             why = (found or {}).get("message", "not reconciled yet")
-            output.info(f"✗ {obj['metadata']['name']}: {why}")
-    return EXIT_OK if ready == len(items) else EXIT_CHANGES
+            output.info(f"✗ {obj['kind']} {obj['metadata']['name']}: {why}")
+    return EXIT_OK if ready == len(everything) else EXIT_CHANGES
+
+
+def _releases_table(items: Sequence[Mapping[str, Any]]) -> Table:
+    """Each HelmRelease in dependsOn tiers' namespaces: Ready, Helm revision, chart."""
+    table = Table(box=None, pad_edge=False)
+    table.add_column("HELMRELEASE", no_wrap=True, min_width=24)
+    table.add_column("READY", no_wrap=True, min_width=5)
+    table.add_column("REVISION", no_wrap=True)
+    table.add_column("CHART", no_wrap=True)
+    for obj in sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"])):
+        status = obj.get("status") or {}
+        history = status.get("history") or [{}]
+        ready = conditions.find(status.get("conditions"), conditions.READY) or {}
+        table.add_row(
+            f"{obj['metadata']['namespace']}/{obj['metadata']['name']}",
+            str(ready.get("status", "Unknown")),
+            str(history[0].get("version", "")),
+            f"{history[0].get('chartName', '')}@{history[0].get('chartVersion', '')}",
+        )
+    return table
 
 
 @click.command()
@@ -180,23 +218,32 @@ def up(
             info = process.start(directory)
         output.info(f"► sandbox on {info.server}; export KUBECONFIG={info.kubeconfig}")
         kubeconfig = info.kubeconfig
-    if repo is None:
-        url = local_repository(HOMELAB_DIR, directory / "repo", branch=branch, path=path)
-        output.info(f"► repository {directory / 'repo'} (commit there; the cluster follows)")
-    else:
-        local = Path(repo).expanduser()
-        url = local.resolve().as_uri() if local.exists() else repo
-    configure_logging(json=False, level="warning")
+    with contextlib.ExitStack() as stack:
+        settings = None
+        if repo is None:
+            url = local_repository(HOMELAB_DIR, directory / "repo", branch=branch, path=path)
+            output.info(f"► repository {directory / 'repo'} (commit there; the cluster follows)")
+            with output.err.status("publishing the example's charts"):
+                charts = stack.enter_context(serve_example_charts(directory / "charts"))
+            settings = charts.cluster_settings
+            output.info(f"► charts served at {charts.repository.url} and "
+                        f"oci://{charts.registry.host} while this runs")  # fmt: skip
+        else:
+            local = Path(repo).expanduser()
+            url = local.resolve().as_uri() if local.exists() else repo
+        configure_logging(json=False, level="warning")
 
-    async def main() -> int:
-        cluster = Cluster.connect(kubeconfig)
-        try:
-            return await _up(cluster, url=url, branch=branch, path=path, cache_dir=cache_dir,
-                             once=once, timeout=timeout, output=output)  # fmt: skip
-        finally:
-            await cluster.close()
+        async def main() -> int:
+            cluster = Cluster.connect(kubeconfig)
+            try:
+                return await _up(cluster, url=url, branch=branch, path=path,
+                                 cache_dir=cache_dir, once=once, timeout=timeout, output=output,
+                                 kubeconfig=kubeconfig, settings=settings)  # fmt: skip
+            finally:
+                await cluster.close()
 
-    raise SystemExit(asyncio.run(main()))
+        code = asyncio.run(main())
+    raise SystemExit(code)
 
 
 @click.command()
@@ -239,8 +286,9 @@ def controllers(
     async def main() -> int:
         cluster = Cluster.connect(kubeconfig, context=context_name)
         manager, context = build_manager(
-            cluster, cache_dir=default_cache_dir(), concurrency=concurrency
-        )
+            cluster, cache_dir=default_cache_dir(), concurrency=concurrency,
+            kubeconfig=kubeconfig,
+        )  # fmt: skip
         runner = (
             await context.metrics.serve(metrics_address, metrics_port) if metrics_port else None
         )

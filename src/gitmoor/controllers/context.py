@@ -144,3 +144,19 @@ def ready_status(obj: Mapping[str, Any]) -> str:
     """The status of the object's Ready condition: True, False or Unknown."""
     found = conditions.find((obj.get("status") or {}).get("conditions"), conditions.READY)
     return str(found.get("status")) if found else "Unknown"
+
+
+def dependencies(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(namespace, name)`` of each ``spec.dependsOn`` entry (namespace defaulted)."""
+    namespace = (obj.get("metadata") or {}).get("namespace", "")
+    return [
+        (d.get("namespace") or namespace, d.get("name", ""))
+        for d in (obj.get("spec") or {}).get("dependsOn") or []
+    ]
+
+
+def ready_at_latest(obj: Mapping[str, Any]) -> bool:
+    """Ready True for the object's latest generation."""
+    status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation")
+    return status.get("observedGeneration") == generation and conditions.is_true(obj)

@@ -39,6 +39,8 @@ from gitmoor.controllers import conditions
 from gitmoor.controllers.context import (
     Context,
     deleting,
+    dependencies,
+    ready_at_latest,
     ready_status,
     suspended,
     with_ready,
@@ -76,7 +78,7 @@ class KustomizationReconciler:
         if kind == GIT_REPOSITORY.kind and artifact_revision(old) != artifact_revision(new):
             return [_key(ks) for ks in self._all() if _source_of(ks) == (kind, namespace, name)]
         if kind == KIND.kind and _became_ready(old, new):
-            return [_key(ks) for ks in self._all() if (namespace, name) in _dependencies(ks)]
+            return [_key(ks) for ks in self._all() if (namespace, name) in dependencies(ks)]
         return []
 
     def _all(self) -> list[KubeObject]:
@@ -197,9 +199,9 @@ class KustomizationReconciler:
     # --- the steps -----------------------------------------------------------------------
 
     def _unready_dependency(self, obj: KubeObject, model: Kustomization) -> str | None:
-        for namespace, name in _dependencies(obj):
+        for namespace, name in dependencies(obj):
             dependency = self.context.manager.get(KIND.kind, namespace, name)
-            if dependency is None or not _ready_at_latest(dependency):
+            if dependency is None or not ready_at_latest(dependency):
                 return f"{namespace}/{name}"
             if _source_of(dependency) == _source_of(obj):
                 source = self._source(model)
@@ -332,28 +334,14 @@ def _source_of(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     return (str(ref.get("kind", "")), namespace, str(ref.get("name", "")))
 
 
-def _dependencies(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
-    namespace = (obj.get("metadata") or {}).get("namespace", "")
-    return [
-        (d.get("namespace") or namespace, d.get("name", ""))
-        for d in (obj.get("spec") or {}).get("dependsOn") or []
-    ]
-
-
-def _ready_at_latest(obj: Mapping[str, Any]) -> bool:
-    status = obj.get("status") or {}
-    generation = (obj.get("metadata") or {}).get("generation")
-    return status.get("observedGeneration") == generation and conditions.is_true(obj)
-
-
 def _became_ready(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
     if new is None:
         return False
-    was = old is not None and _ready_at_latest(old)
+    was = old is not None and ready_at_latest(old)
     revision_moved = (old or {}).get("status", {}).get("lastAppliedRevision") != (
         new.get("status") or {}
     ).get("lastAppliedRevision")
-    return _ready_at_latest(new) and (not was or revision_moved)
+    return ready_at_latest(new) and (not was or revision_moved)
 
 
 def _artifact_dir(context: Context, source: Mapping[str, Any] | None) -> Path | None:

@@ -12,6 +12,7 @@ from gitmoor.apply.engine import wait_established
 from gitmoor.cluster import Cluster
 from gitmoor.controllers.context import Context
 from gitmoor.controllers.gitrepository import GitRepositoryReconciler
+from gitmoor.controllers.helmrelease import HelmReleaseReconciler
 from gitmoor.controllers.helmrepository import HelmRepositoryReconciler
 from gitmoor.controllers.kustomization import KustomizationReconciler
 from gitmoor.controllers.leader import LeaderElector
@@ -22,9 +23,11 @@ from gitmoor.observe.metrics import Metrics
 from gitmoor.source.artifacts import ArtifactStore
 
 
-async def install_crds(cluster: Cluster, *, timeout: float = 60.0) -> list[KubeObject]:
+async def install_crds(
+    cluster: Cluster, *, timeout: float = 60.0, external_secrets: bool = False
+) -> list[KubeObject]:
     """Apply gitmoor's CRDs (Flux's and External Secrets' kinds) and wait until served."""
-    crds = crd_manifests()
+    crds = crd_manifests(external_secrets=external_secrets)
     for crd in crds:
         await cluster.apply(crd, force=True)
     await wait_established(cluster, crds, timeout=timeout)
@@ -39,7 +42,10 @@ def build_manager(
     namespace: str | None = None,
     metrics: Metrics | None = None,
     dependency_requeue: float = 10.0,
+    kubeconfig: Path | None = None,
 ) -> tuple[Manager, Context]:
+    """The manager with every controller registered. ``kubeconfig`` is for the Helm SDK,
+    which connects on its own (None: $KUBECONFIG, ~/.kube/config or in-cluster)."""
     manager = Manager(cluster, concurrency=concurrency, namespace=namespace)
     context = Context(
         cluster,
@@ -52,6 +58,7 @@ def build_manager(
     manager.register(HelmRepositoryReconciler(context))
     manager.register(OCIRepositoryReconciler(context))
     manager.register(KustomizationReconciler(context))
+    manager.register(HelmReleaseReconciler(context, kubeconfig=kubeconfig))
     return manager, context
 
 

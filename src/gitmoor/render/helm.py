@@ -119,6 +119,17 @@ def render_release(
 
 
 @contextlib.contextmanager
+def prepared_chart(hr: HelmRelease, chart_path: Path) -> Iterator[helm_python.Chart]:
+    """The chart at ``chart_path`` as helm-controller hands it to Helm for ``hr``: its
+    valuesFiles as the defaults, its schemas dropped when the HelmRelease says so."""
+    with contextlib.ExitStack() as stack:
+        chart = stack.enter_context(_load(hr, chart_path))
+        metadata = chart.metadata
+        label = f"chart {metadata.get('name', '')}-{metadata.get('version', '')}"
+        yield _prepared(hr, chart, label, stack)
+
+
+@contextlib.contextmanager
 def _load(hr: HelmRelease, chart_path: Path) -> Iterator[helm_python.Chart]:
     try:
         chart = helm_python.Chart.load(chart_path)

@@ -1,0 +1,653 @@
+"""The HelmRelease controller: real Helm releases, remediated as helm-controller does.
+
+One reconcile:
+
+1. dependsOn: other HelmReleases Ready at their latest generation — else
+   ``DependencyNotReady``;
+2. the chart (HelmRepository, OCIRepository ``chartRef``, or a GitRepository path) and the
+   values (valuesFrom ConfigMaps and Secrets read from the cluster, then inline values) —
+   else ``ArtifactFailed`` / ``InitFailed``;
+3. the action: install when there is no release; upgrade when the chart version or the
+   values' digest differs from what the release runs, when the release is not deployed, or
+   when ``reconcile.fluxcd.io/forceAt`` asks; nothing when it is in sync (an unchanged
+   commit never upgrades);
+4. on failure, remediation as configured: a failed install is uninstalled, a failed upgrade
+   rolled back to the last deployed revision (or uninstalled, ``strategy: uninstall``),
+   while retries remain or, once they are spent, when ``remediateLastFailure`` says so;
+   with retries spent the release is Stalled (``RetriesExceeded``) until the spec changes
+   or ``reconcile.fluxcd.io/resetAt`` resets the counters;
+5. status as helm-controller writes it: ``history`` snapshots matching Helm's own history
+   (newest first, with each revision's config digest), Ready / Released / Remediated
+   conditions, lastAttempted{Revision,ConfigDigest,Generation,ReleaseAction}, failure
+   counters; Events for each action.
+
+Deleting a HelmRelease uninstalls its release (a finalizer holds the object until then).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gitmoor import releases
+from gitmoor.api.helm import HelmRelease
+from gitmoor.api.meta import duration_seconds
+from gitmoor.api.registry import parse_resource
+from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
+from gitmoor.cluster import Kind
+from gitmoor.controllers import conditions
+from gitmoor.controllers.context import (
+    Context,
+    base_status,
+    deleting,
+    dependencies,
+    ready_at_latest,
+    ready_status,
+    suspended,
+    with_ready,
+    with_stalled,
+)
+from gitmoor.controllers.manager import Key, Result
+from gitmoor.errors import GitmoorError, InputError, Location, ReleaseError, RenderError
+from gitmoor.manifests import KubeObject
+from gitmoor.releases import Release, Target
+from gitmoor.render.helm import prepared_chart
+from gitmoor.render.repository import ChartSource
+from gitmoor.render.values import compose_values, values_digest
+from gitmoor.source.fetcher import Fetcher
+
+KIND = Kind("helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases", True)
+CONTROLLER = "helm-controller"
+DEFAULT_TIMEOUT = 300.0
+DEFAULT_MAX_HISTORY = 5
+SNAPSHOTS = 5
+FORCE_AT = "reconcile.fluxcd.io/forceAt"
+RESET_AT = "reconcile.fluxcd.io/resetAt"
+
+RELEASED = "Released"
+REMEDIATED = "Remediated"
+INSTALL_SUCCEEDED = "InstallSucceeded"
+UPGRADE_SUCCEEDED = "UpgradeSucceeded"
+INSTALL_FAILED = "InstallFailed"
+UPGRADE_FAILED = "UpgradeFailed"
+ROLLBACK_SUCCEEDED = "RollbackSucceeded"
+UNINSTALL_SUCCEEDED = "UninstallSucceeded"
+RETRIES_EXCEEDED = "RetriesExceeded"
+INIT_FAILED = "InitFailed"
+
+
+class HelmReleaseReconciler:
+    kind = KIND
+
+    def __init__(self, context: Context, *, kubeconfig: Path | None) -> None:
+        self.context = context
+        self.kubeconfig = kubeconfig
+
+    def triggers(
+        self, kind: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    ) -> Iterable[Key]:
+        if kind != KIND.kind or new is None:
+            return []
+        meta = new.get("metadata") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        if not ready_at_latest(new) or (old is not None and ready_at_latest(old)):
+            return []
+        return [
+            Key(KIND.kind, (o.get("metadata") or {}).get("namespace", ""), o["metadata"]["name"])
+            for o in self.context.manager.objects(KIND.kind)
+            if (namespace, name) in dependencies(o)
+        ]
+
+    async def reconcile(self, obj: KubeObject) -> Result:
+        context = self.context
+        started = time.monotonic()
+        try:
+            model = parse_resource(obj)
+            assert isinstance(model, HelmRelease)
+        except InputError as exc:
+            await context.write_status(obj, with_stalled(obj, "InvalidSpec", str(exc)))
+            return Result(None)
+        target = self._target(model)
+        if deleting(obj):
+            if not suspended(obj):
+                await asyncio.to_thread(
+                    releases.uninstall,
+                    target,
+                    timeout=self._timeout(model, "uninstall"),
+                    keep_history=bool(model.spec.uninstall and model.spec.uninstall.keep_history),
+                    wait=not (model.spec.uninstall and model.spec.uninstall.disable_wait),
+                )
+            await context.drop_finalizer(obj)
+            context.metrics.forget(KIND.kind, model.namespace, model.name)
+            return Result(None)
+        status = dict(obj.get("status") or {})
+        if suspended(obj):
+            context.finished(
+                obj,
+                started=started,
+                revision=_revision(status),
+                ready=ready_status(obj),
+                result="suspended",
+            )
+            return Result(None)
+        obj = await context.ensure_finalizer(obj)
+        interval = duration_seconds(model.spec.interval)
+
+        waiting = self._unready_dependency(obj)
+        if waiting is not None:
+            await self._fail(
+                obj,
+                conditions.DEPENDENCY_NOT_READY,
+                f"dependency '{waiting}' is not ready",
+                started,
+                warn=False,
+            )
+            return Result(context.dependency_requeue)
+
+        annotations = obj["metadata"].get("annotations") or {}
+        extra: dict[str, Any] = {}
+        if annotations.get(RESET_AT) and annotations[RESET_AT] != status.get("lastHandledResetAt"):
+            extra["lastHandledResetAt"] = annotations[RESET_AT]
+            status.update(installFailures=0, upgradeFailures=0, failures=0)
+        forced = bool(annotations.get(FORCE_AT)) and annotations[FORCE_AT] != status.get(
+            "lastHandledForceAt"
+        )
+        if forced:
+            extra["lastHandledForceAt"] = annotations[FORCE_AT]
+
+        try:
+            chart = await self._chart(model)
+            version = await asyncio.to_thread(_chart_version, model, chart)
+            values = compose_values(model, await self._values_lookup(model))
+        except ReleaseError as exc:
+            await self._fail(obj, conditions.ARTIFACT_FAILED, exc.message, started)
+            return Result(interval, failed=True)
+        except (RenderError, InputError, GitmoorError) as exc:
+            await self._fail(obj, INIT_FAILED, exc.message, started)
+            return Result(interval, failed=True)
+        digest = values_digest(values)
+        current = await asyncio.to_thread(releases.current, target)
+        snapshots = list(status.get("history") or [])
+        in_sync = (
+            current is not None
+            and current.deployed
+            and current.chart_version == version
+            and bool(snapshots)
+            and snapshots[0].get("configDigest") == digest
+            and snapshots[0].get("version") == current.revision
+        )
+        generation = obj["metadata"].get("generation")
+        attempted = dict(
+            lastAttemptedRevision=version,
+            lastAttemptedConfigDigest=digest,
+            lastAttemptedGeneration=generation,
+            storageNamespace=target.storage_namespace,
+        )
+        if in_sync and not forced:
+            written_as_now = {**base_status(obj), **attempted, **extra}
+            if not conditions.is_true(obj) or any(
+                status.get(k) != v for k, v in written_as_now.items()
+            ):
+                await self._succeeded(
+                    obj,
+                    model,
+                    current,
+                    chart,
+                    digest,
+                    snapshots,
+                    {**attempted, **extra},
+                    action=None,
+                )
+            context.finished(obj, started=started, revision=version, ready="True")
+            return Result(interval)
+
+        action = "install" if current is None or current.status == "uninstalled" else "upgrade"
+        failures_key = "installFailures" if action == "install" else "upgradeFailures"
+        retries = self._retries(model, action)
+        spent = int(status.get(failures_key) or 0)
+        same_attempt = (
+            status.get("lastAttemptedRevision") == version
+            and status.get("lastAttemptedConfigDigest") == digest
+            and status.get("lastAttemptedGeneration") == generation
+        )
+        if same_attempt and retries >= 0 and spent > retries and not forced:
+            message = f"Failed to {action} after {spent} attempt(s)"
+            written = await context.write_status(
+                obj, {**with_stalled(obj, RETRIES_EXCEEDED, message), **extra}
+            )
+            context.finished(written, started=started, revision=version, ready="False")
+            return Result(None)
+
+        try:
+            with prepared_chart(model, chart.path) as helm_chart:
+                released = await asyncio.to_thread(
+                    self._act, action, model, target, helm_chart, values
+                )
+        except ReleaseError as exc:
+            failures = (spent + 1) if same_attempt else 1
+            return await self._failed(
+                obj,
+                model,
+                target,
+                action,
+                exc,
+                failures,
+                retries,
+                {**attempted, **extra},
+                snapshots,
+                started,
+                interval,
+            )
+        except RenderError as exc:
+            await self._fail(obj, INIT_FAILED, exc.message, started)
+            return Result(interval, failed=True)
+        await self._succeeded(
+            obj,
+            model,
+            released,
+            chart,
+            digest,
+            snapshots,
+            {**attempted, **extra, "lastAttemptedReleaseAction": action},
+            action=action,
+        )
+        context.finished(obj, started=started, revision=version, ready="True")
+        return Result(interval)
+
+    # --- the steps -----------------------------------------------------------------------
+
+    def _target(self, model: HelmRelease) -> Target:
+        return Target(
+            self.kubeconfig,
+            model.release_name,
+            model.release_namespace,
+            model.storage_namespace,
+            model.display,
+        )
+
+    def _timeout(self, model: HelmRelease, action: str) -> float:
+        part = getattr(model.spec, action, None)
+        value = (part.timeout if part is not None else None) or model.spec.timeout
+        return duration_seconds(value) if value else DEFAULT_TIMEOUT
+
+    def _retries(self, model: HelmRelease, action: str) -> int:
+        part = getattr(model.spec, action, None)
+        remediation = part.remediation if part is not None else None
+        return int(remediation.retries or 0) if remediation is not None else 0
+
+    def _remediate_last(self, model: HelmRelease, action: str) -> bool:
+        part = getattr(model.spec, action, None)
+        remediation = part.remediation if part is not None else None
+        if remediation is not None and remediation.remediate_last_failure is not None:
+            return bool(remediation.remediate_last_failure)
+        return self._retries(model, action) > 0
+
+    def _act(
+        self,
+        action: str,
+        model: HelmRelease,
+        target: Target,
+        chart: Any,
+        values: dict[str, Any],
+    ) -> Release:
+        if action == "install":
+            install = model.spec.install
+            return releases.install(
+                target,
+                chart,
+                values,
+                timeout=self._timeout(model, "install"),
+                wait=not (install and install.disable_wait),
+                create_namespace=bool(install and install.create_namespace),
+            )
+        upgrade = model.spec.upgrade
+        return releases.upgrade(
+            target,
+            chart,
+            values,
+            timeout=self._timeout(model, "upgrade"),
+            wait=not (upgrade and upgrade.disable_wait),
+            max_history=model.spec.max_history
+            if model.spec.max_history is not None
+            else DEFAULT_MAX_HISTORY,
+            cleanup_on_fail=bool(upgrade and upgrade.cleanup_on_fail),
+        )
+
+    async def _failed(
+        self,
+        obj: KubeObject,
+        model: HelmRelease,
+        target: Target,
+        action: str,
+        exc: ReleaseError,
+        failures: int,
+        retries: int,
+        attempted: dict[str, Any],
+        snapshots: list[dict[str, Any]],
+        started: float,
+        interval: float,
+    ) -> Result:
+        """Record the failure, remediate as configured, and say when to try again."""
+        context = self.context
+        reason = INSTALL_FAILED if action == "install" else UPGRADE_FAILED
+        exhausted = retries >= 0 and failures > retries
+        remediation: tuple[str, str] | None = None
+        if not exhausted or self._remediate_last(model, action):
+            remediation = await self._remediate(model, target, action)
+        history = await asyncio.to_thread(releases.history, target)
+        generation = obj["metadata"].get("generation")
+        status = with_ready(
+            obj,
+            False,
+            reason,
+            exc.message,
+            **attempted,
+            lastAttemptedReleaseAction=action,
+            history=_snapshots(history, snapshots, model, {}),
+            failures=int((obj.get("status") or {}).get("failures") or 0) + 1,
+            **{"installFailures" if action == "install" else "upgradeFailures": failures},
+        )
+        status["conditions"] = conditions.set_condition(
+            status["conditions"], RELEASED, False, reason, exc.message, generation=generation
+        )
+        if remediation is not None:
+            status["conditions"] = conditions.set_condition(
+                status["conditions"],
+                REMEDIATED,
+                True,
+                remediation[0],
+                remediation[1],
+                generation=generation,
+            )
+        if exhausted:
+            message = f"Failed to {action} after {failures} attempt(s): {exc.message}"
+            status["conditions"] = conditions.set_condition(
+                conditions.remove(status["conditions"], conditions.RECONCILING),
+                conditions.STALLED,
+                True,
+                RETRIES_EXCEEDED,
+                message,
+                generation=generation,
+            )
+        written = await context.write_status(obj, status)
+        recorder = context.recorder(CONTROLLER)
+        await recorder.record(written, type="Warning", reason=reason, message=exc.message)
+        if remediation is not None:
+            await recorder.record(
+                written, type="Normal", reason=remediation[0], message=remediation[1]
+            )
+        context.finished(
+            written,
+            started=started,
+            revision=attempted["lastAttemptedRevision"],
+            ready="False",
+            error=exc,
+        )
+        return Result(None if exhausted else interval, failed=not exhausted)
+
+    async def _remediate(
+        self, model: HelmRelease, target: Target, action: str
+    ) -> tuple[str, str] | None:
+        """Undo a failed action: uninstall a failed install, roll a failed upgrade back to
+        the last deployed revision (or uninstall, with strategy uninstall)."""
+        upgrade = model.spec.upgrade
+        strategy = upgrade.remediation.strategy if upgrade and upgrade.remediation else None
+        try:
+            if action == "install" or strategy == "uninstall":
+                await asyncio.to_thread(
+                    releases.uninstall,
+                    target,
+                    timeout=self._timeout(model, "uninstall"),
+                    keep_history=False,
+                    wait=True,
+                )
+                return UNINSTALL_SUCCEEDED, (
+                    f"Helm uninstall succeeded for release {target.namespace}/{target.name}"
+                )
+            history = await asyncio.to_thread(releases.history, target)
+            previous = next(
+                (
+                    r
+                    for r in history
+                    if r.status in ("superseded", "deployed") and r.revision != history[0].revision
+                ),
+                None,
+            )
+            if previous is None:
+                return None
+            rollback = model.spec.rollback
+            await asyncio.to_thread(
+                releases.rollback,
+                target,
+                previous.revision,
+                timeout=self._timeout(model, "rollback"),
+                wait=not (rollback and rollback.disable_wait),
+            )
+            return ROLLBACK_SUCCEEDED, (
+                f"Helm rollback to previous release {target.namespace}/{target.name}"
+                f".v{previous.revision} with chart {previous.chart_name}@"
+                f"{previous.chart_version} succeeded"
+            )
+        except ReleaseError as exc:
+            return "RemediationFailed", exc.message
+
+    async def _succeeded(
+        self,
+        obj: KubeObject,
+        model: HelmRelease,
+        release: Release | None,
+        chart: ChartSource,
+        digest: str,
+        snapshots: list[dict[str, Any]],
+        attempted: dict[str, Any],
+        *,
+        action: str | None,
+    ) -> None:
+        context = self.context
+        target = self._target(model)
+        history = await asyncio.to_thread(releases.history, target)
+        newest = history[0] if history else release
+        assert newest is not None
+        reason = (
+            INSTALL_SUCCEEDED
+            if action == "install" or (action is None and newest.revision == 1)
+            else UPGRADE_SUCCEEDED
+        )
+        verb = "install" if reason == INSTALL_SUCCEEDED else "upgrade"
+        message = (
+            f"Helm {verb} succeeded for release {target.namespace}/{target.name}"
+            f".v{newest.revision} with chart {newest.chart_name}@{newest.chart_version}"
+        )
+        generation = obj["metadata"].get("generation")
+        failures = {"installFailures": 0, "upgradeFailures": 0, "failures": 0}
+        status = with_ready(
+            obj,
+            True,
+            reason,
+            message,
+            **attempted,
+            **failures,
+            history=_snapshots(history, snapshots, model, {newest.revision: digest}),
+        )
+        status["conditions"] = conditions.set_condition(
+            conditions.remove(status["conditions"], REMEDIATED),
+            RELEASED,
+            True,
+            reason,
+            message,
+            generation=generation,
+        )
+        written = await context.write_status(obj, status)
+        if action is not None:
+            await context.recorder(CONTROLLER).record(
+                written,
+                type="Normal",
+                reason=reason,
+                message=message,
+                annotations={"helm.toolkit.fluxcd.io/revision": newest.chart_version},
+            )
+
+    async def _chart(self, model: HelmRelease) -> ChartSource:
+        """Fetch the chart the HelmRelease names; ReleaseError-free: source problems come
+        out as GitmoorError (ArtifactFailed)."""
+        cluster = self.context.cluster
+        secrets: dict[tuple[str, str], dict[str, bytes]] = {}
+        source: GitRepository | HelmRepository | OCIRepository
+        if model.spec.chart_ref is not None:
+            ref = model.spec.chart_ref
+            source = await self._source(
+                OCIRepository, ref.namespace or model.namespace, ref.name, "spec.chartRef", model
+            )
+        elif model.spec.chart is not None:
+            ref = model.spec.chart.spec.source_ref
+            model_type: type[GitRepository | HelmRepository] = (
+                HelmRepository if ref.kind == "HelmRepository" else GitRepository
+            )
+            source = await self._source(
+                model_type,
+                ref.namespace or model.namespace,
+                ref.name,
+                "spec.chart.spec.sourceRef",
+                model,
+            )
+        else:
+            raise InputError(
+                "needs spec.chart or spec.chartRef", Location(object=model.display, field="spec")
+            )
+        secret_ref = getattr(source.spec, "secret_ref", None)
+        if secret_ref is not None:
+            secret = await cluster.get("v1", "Secret", secret_ref.name, source.namespace)
+            if secret is not None:
+                secrets[(source.namespace, secret_ref.name)] = {
+                    k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()
+                }
+        fetcher = Fetcher(self.context.store.root, secrets=lambda ns, n: secrets.get((ns, n)))
+        return await asyncio.to_thread(_fetch_chart, fetcher, model, source)
+
+    async def _source(
+        self, model_type: type[Any], namespace: str, name: str, field: str, hr: HelmRelease
+    ) -> Any:
+        kind = model_type.KIND
+        api_version = f"{model_type.GROUP}/{model_type.VERSION}"
+        obj = self.context.manager.get(kind, namespace, name) or await self.context.cluster.get(
+            api_version, kind, name, namespace
+        )
+        if obj is None:
+            raise GitmoorError(
+                f"{kind} '{namespace}/{name}' not found", Location(object=hr.display, field=field)
+            )
+        return parse_resource(obj)
+
+    async def _values_lookup(self, model: HelmRelease) -> Any:
+        found: dict[tuple[str, str, str], dict[str, str]] = {}
+        for ref in model.spec.values_from or []:
+            obj = await self.context.cluster.get("v1", ref.kind, ref.name, model.namespace)
+            if obj is None:
+                continue
+            data = dict(obj.get("data") or {})
+            if ref.kind == "Secret":
+                data = {k: base64.b64decode(v).decode() for k, v in data.items()}
+            found[(ref.kind, model.namespace, ref.name)] = data
+        return lambda kind, namespace, name: found.get((kind, namespace, name))
+
+    def _unready_dependency(self, obj: KubeObject) -> str | None:
+        for namespace, name in dependencies(obj):
+            dependency = self.context.manager.get(KIND.kind, namespace, name)
+            if dependency is None or not ready_at_latest(dependency):
+                return f"{namespace}/{name}"
+        return None
+
+    async def _fail(
+        self, obj: KubeObject, reason: str, message: str, started: float, *, warn: bool = True
+    ) -> None:
+        written = await self.context.write_status(obj, with_ready(obj, False, reason, message))
+        if warn:
+            await self.context.recorder(CONTROLLER).record(
+                written, type="Warning", reason=reason, message=message
+            )
+        self.context.finished(
+            written,
+            started=started,
+            revision=_revision(obj.get("status") or {}),
+            ready="False",
+            error=GitmoorError(message) if warn else None,
+            result=None if warn else reason,
+        )
+
+
+def _fetch_chart(
+    fetcher: Fetcher, model: HelmRelease, source: GitRepository | HelmRepository | OCIRepository
+) -> ChartSource:
+    try:
+        if isinstance(source, OCIRepository):
+            return fetcher.oci_chart(source)
+        assert model.spec.chart is not None
+        spec = model.spec.chart.spec
+        if isinstance(source, HelmRepository):
+            return fetcher.helm_chart(source, spec.chart, spec.version)
+        tree = fetcher.git(source)
+        path = (tree.path / spec.chart).resolve()
+        if not path.is_relative_to(tree.path.resolve()) or not path.is_dir():
+            raise GitmoorError(
+                f"chart path {spec.chart!r} does not exist in {source.display}",
+                Location(object=model.display, field="spec.chart.spec.chart"),
+            )
+        return ChartSource(revision=tree.revision, path=path)
+    except GitmoorError as exc:
+        raise GitmoorError(exc.message, Location(object=model.display)) from None
+
+
+def _chart_version(model: HelmRelease, chart: ChartSource) -> str:
+    """The chart's version, as helm-controller reports a release's revision."""
+    with prepared_chart(model, chart.path) as loaded:
+        return str(loaded.metadata.get("version", ""))
+
+
+def _snapshots(
+    history: list[Release],
+    previous: list[dict[str, Any]],
+    model: HelmRelease,
+    digests: Mapping[int, str],
+) -> list[dict[str, Any]]:
+    """Snapshots of Helm's own history, newest first, each with the config digest gitmoor
+    knew for that revision (a rollback revision runs the values of the one it restored)."""
+    known = {int(s.get("version", 0)): s for s in previous}
+    result = []
+    for release in history[:SNAPSHOTS]:
+        before = known.get(release.revision, {})
+        digest = digests.get(release.revision) or before.get("configDigest", "")
+        snapshot = {
+            "version": release.revision,
+            "name": release.name,
+            "namespace": release.namespace,
+            "chartName": release.chart_name,
+            "chartVersion": release.chart_version,
+            "appVersion": release.app_version,
+            "configDigest": digest,
+            "firstDeployed": before.get("firstDeployed", release.deployed_at),
+            "lastDeployed": release.deployed_at,
+            "status": release.status,
+        }
+        result.append(snapshot)
+    # A rollback's new revision carries the values of the revision it went back to.
+    for snapshot in result:
+        if not snapshot["configDigest"]:
+            same = next(
+                (
+                    s
+                    for s in result
+                    if s["configDigest"] and s["chartVersion"] == snapshot["chartVersion"]
+                ),
+                None,
+            )
+            snapshot["configDigest"] = same["configDigest"] if same else ""
+    return result
+
+
+def _revision(status: Mapping[str, Any]) -> str:
+    history = status.get("history") or []
+    return str(history[0].get("chartVersion", "")) if history else ""

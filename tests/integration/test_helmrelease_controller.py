@@ -1,0 +1,234 @@
+"""The HelmRelease controller on the sandbox with a real chart repository: install, a values
+change and a chart bump upgrade, an unchanged spec does not, a never-ready upgrade is rolled
+back, a failing install is retried then uninstalled, Helm's history matches the status,
+suspend stops upgrades, deleting the HelmRelease uninstalls it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from gitmoor import releases
+from gitmoor.cluster import Cluster
+from gitmoor.controllers import conditions
+from gitmoor.controllers.helmrelease import RETRIES_EXCEEDED, ROLLBACK_SUCCEEDED
+from gitmoor.controllers.run import build_manager, install_crds
+from gitmoor.demo.servers import ChartRepoServer, make_chart
+
+if TYPE_CHECKING:
+    from sandbox_fixtures import Sandbox
+
+pytest_plugins = ["sandbox_fixtures"]
+
+HR = ("helm.toolkit.fluxcd.io/v2", "HelmRelease")
+NEVER_READY = {"podAnnotations": {"sandbox.gitmoor.dev/fail": "never-ready"}}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout}s: {check.__doc__}")
+        await asyncio.sleep(0.3)
+
+
+@dataclass
+class Env:
+    sandbox: Sandbox
+    cluster: Cluster
+    charts: ChartRepoServer
+    workdir: Path
+
+    async def release(self, name: str) -> dict[str, Any]:
+        obj = await self.cluster.get(*HR, name, "apps")
+        assert obj is not None
+        return obj
+
+    async def apply_release(self, name: str, **spec: Any) -> None:
+        await self.cluster.apply({
+            "apiVersion": HR[0], "kind": HR[1],
+            "metadata": {"name": name, "namespace": "apps"},
+            "spec": {"interval": "10m",
+                     "chart": {"spec": {"chart": "web", "version": spec.pop("version", "1.0.0"),
+                                        "sourceRef": {"kind": "HelmRepository",
+                                                      "name": "charts"}}},
+                     **spec},
+        })  # fmt: skip
+
+    def helm_history(self, name: str) -> list[tuple[int, str]]:
+        target = releases.Target(self.sandbox.kubeconfig, name, "apps", "apps", name)
+        return [(r.revision, r.status) for r in releases.history(target)]
+
+
+@pytest.fixture
+async def env(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Env]:
+    with ChartRepoServer(tmp_path / "repo") as charts:
+        charts.publish(make_chart(tmp_path / "build", "web", "1.0.0", "1.0"))
+        cluster = Cluster.connect(sandbox.kubeconfig)
+        await install_crds(cluster)
+        await cluster.apply({"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": {"name": "apps"}})  # fmt: skip
+        await cluster.apply({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "charts", "namespace": "apps"},
+            "spec": {"interval": "10m", "url": charts.url},
+        })  # fmt: skip
+        manager, _ = build_manager(
+            cluster, cache_dir=tmp_path / "cache", dependency_requeue=0.5,
+            kubeconfig=sandbox.kubeconfig,
+        )  # fmt: skip
+        task = asyncio.create_task(manager.run())
+        try:
+            yield Env(sandbox, cluster, charts, tmp_path)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await cluster.close()
+
+
+def snapshot_versions(obj: dict[str, Any]) -> list[tuple[int, str]]:
+    return [(s["version"], s["status"]) for s in obj["status"].get("history") or []]
+
+
+async def ready_at(env: Env, name: str, revision: int) -> bool:
+    obj = await env.cluster.get(*HR, name, "apps")
+    if obj is None or not conditions.is_true(obj):
+        return False
+    history = obj["status"].get("history") or []
+    return bool(history) and history[0]["version"] == revision
+
+
+@pytest.mark.timeout(300)
+async def test_install_upgrade_no_op_and_rollback(env: Env) -> None:
+    await env.apply_release("web", values={"replicaCount": 1})
+
+    async def installed() -> bool:
+        """revision 1 Ready"""
+        return await ready_at(env, "web", 1)
+
+    await eventually(installed)
+    obj = await env.release("web")
+    released = conditions.find(obj["status"]["conditions"], "Released")
+    assert released is not None
+    assert released["reason"] == "InstallSucceeded"
+    assert obj["status"]["lastAttemptedRevision"] == "1.0.0"
+    deployment = await env.cluster.get("apps/v1", "Deployment", "web", "apps")
+    assert deployment is not None
+
+    # A values change upgrades; the same spec again does not.
+    await env.apply_release("web", values={"replicaCount": 2})
+
+    async def upgraded() -> bool:
+        """revision 2 Ready"""
+        return await ready_at(env, "web", 2)
+
+    await eventually(upgraded)
+    live = await env.cluster.get("apps/v1", "Deployment", "web", "apps")
+    assert live is not None
+    assert live["spec"]["replicas"] == 2
+    await env.cluster.patch(await env.release("web"), {"metadata": {"annotations": {
+        "reconcile.fluxcd.io/requestedAt": "now"}}})  # fmt: skip
+
+    async def handled() -> bool:
+        """the reconcile request was handled"""
+        obj = await env.release("web")
+        return obj["status"].get("lastHandledReconcileAt") == "now"
+
+    await eventually(handled)
+    assert env.helm_history("web") == [(2, "deployed"), (1, "superseded")]
+
+    # A chart bump upgrades to revision 3.
+    env.charts.publish(make_chart(env.workdir / "build", "web", "1.1.0", "1.1"))
+    await env.apply_release("web", version="1.1.0", values={"replicaCount": 2})
+    await eventually(lambda: ready_at(env, "web", 3))
+    assert (await env.release("web"))["status"]["history"][0]["chartVersion"] == "1.1.0"
+
+    # An upgrade that never becomes ready is rolled back to revision 3 (as revision 5):
+    # no retries, but remediateLastFailure (Flux rolls back nothing by default).
+    await env.apply_release("web", version="1.1.0", timeout="3s",
+                            values={"replicaCount": 2, **NEVER_READY},
+                            upgrade={"remediation": {"remediateLastFailure": True}})  # fmt: skip
+
+    async def rolled_back() -> bool:
+        """the failed upgrade is remediated"""
+        obj = await env.release("web")
+        remediated = conditions.find(obj["status"].get("conditions"), "Remediated")
+        return bool(remediated and remediated["reason"] == ROLLBACK_SUCCEEDED)
+
+    await eventually(rolled_back)
+    obj = await env.release("web")
+    ready = conditions.find(obj["status"]["conditions"], conditions.READY)
+    assert ready is not None
+    assert ready["status"] == "False"
+    assert ready["reason"] == "UpgradeFailed"
+    assert obj["status"]["upgradeFailures"] == 1
+    helm = env.helm_history("web")
+    assert helm[:3] == [(5, "deployed"), (4, "failed"), (3, "superseded")]
+    # gitmoor's snapshots are Helm's history.
+    assert snapshot_versions(obj) == helm[:5]
+    live = await env.cluster.get("apps/v1", "Deployment", "web", "apps")
+    assert live is not None
+    annotations = live["spec"]["template"]["metadata"].get("annotations") or {}
+    assert "sandbox.gitmoor.dev/fail" not in annotations
+
+    # Retries spent: it stays failed, not upgraded again, until the spec changes.
+    async def stalled() -> bool:
+        """Stalled with RetriesExceeded"""
+        obj = await env.release("web")
+        found = conditions.find(obj["status"].get("conditions"), conditions.STALLED)
+        return bool(found and found["reason"] == RETRIES_EXCEEDED)
+
+    await env.cluster.patch(obj, {"metadata": {"annotations": {
+        "reconcile.fluxcd.io/requestedAt": "again"}}})  # fmt: skip
+    await eventually(stalled)
+    assert env.helm_history("web")[0] == (5, "deployed")
+
+
+@pytest.mark.timeout(300)
+async def test_failed_install_is_retried_then_uninstalled_and_delete_uninstalls(env: Env) -> None:
+    await env.apply_release("broken", timeout="2s", values=NEVER_READY,
+                            install={"remediation": {"retries": 1}})  # fmt: skip
+
+    async def given_up() -> bool:
+        """install retried once, then Stalled"""
+        obj = await env.cluster.get(*HR, "broken", "apps")
+        found = conditions.find(((obj or {}).get("status") or {}).get("conditions"), "Stalled")
+        return bool(found and found["reason"] == RETRIES_EXCEEDED)
+
+    await eventually(given_up, timeout=120)
+    obj = await env.release("broken")
+    assert obj["status"]["installFailures"] == 2
+    remediated = conditions.find(obj["status"]["conditions"], "Remediated")
+    assert remediated is not None
+    assert remediated["reason"] == "UninstallSucceeded"
+    assert env.helm_history("broken") == []
+
+    # A working release, then the HelmRelease deleted: its release is uninstalled.
+    await env.apply_release("kept", values={"replicaCount": 1})
+    await eventually(lambda: ready_at(env, "kept", 1))
+    await env.cluster.delete(await env.release("kept"))
+
+    async def uninstalled() -> bool:
+        """the release and the HelmRelease are gone"""
+        gone = await env.cluster.get(*HR, "kept", "apps") is None
+        return gone and env.helm_history("kept") == []
+
+    await eventually(uninstalled)
+    assert await env.cluster.get("apps/v1", "Deployment", "kept", "apps") is None
+
+
+@pytest.mark.timeout(300)
+async def test_suspend_stops_upgrades(env: Env) -> None:
+    await env.apply_release("web", values={"replicaCount": 1})
+    await eventually(lambda: ready_at(env, "web", 1))
+    await env.apply_release("web", suspend=True, values={"replicaCount": 3})
+    await asyncio.sleep(3)
+    assert env.helm_history("web") == [(1, "deployed")]
+    await env.apply_release("web", values={"replicaCount": 3})
+    await eventually(lambda: ready_at(env, "web", 2))
