@@ -276,8 +276,9 @@ class Cluster:
         force: bool = False,
         dry_run: bool = False,
         declared: Iterable[Mapping[str, Any]] = (),
+        field_manager: str | None = None,
     ) -> KubeObject:
-        """Server-side apply of ``obj`` as gitmoor's field manager."""
+        """Server-side apply of ``obj`` as gitmoor's field manager, or ``field_manager``."""
         kind = await self.kind(obj.get("apiVersion", ""), obj.get("kind", ""), declared=declared)
         res = kind.resource()
         meta = obj.get("metadata") or {}
@@ -285,7 +286,7 @@ class Cluster:
             applied = await self.client.apply(
                 res(dict(obj)),
                 namespace=meta.get("namespace") if kind.namespaced else None,
-                field_manager=self.field_manager,
+                field_manager=field_manager or self.field_manager,
                 force=force,
                 dry_run=dry_run,
             )

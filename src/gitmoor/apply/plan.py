@@ -74,9 +74,16 @@ def owned(obj: Mapping[str, Any], name: str, namespace: str) -> dict[str, Any]:
     """A copy of ``obj`` labelled as applied by Kustomization ``namespace/name`` (Flux's
     labels, which :func:`is_owned_by` checks before pruning) and in the shape the API
     server stores (a Secret's stringData folded into data), so it compares with live."""
-    result = copy.deepcopy(dict(obj))
+    result = stored_form(obj)
     meta = result.setdefault("metadata", {})
     meta["labels"] = {**(meta.get("labels") or {}), NAME_LABEL: name, NAMESPACE_LABEL: namespace}
+    return result
+
+
+def stored_form(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``obj`` in the shape the API server stores it: a Secret's stringData
+    folded into data."""
+    result = copy.deepcopy(dict(obj))
     if result.get("kind") == "Secret" and result.get("apiVersion") == "v1":
         string_data = result.pop("stringData", None) or {}
         if string_data:
@@ -148,7 +155,7 @@ def _contains(live: Any, wanted: Any) -> bool:
         if not isinstance(live, list):
             return False
         if not any(isinstance(item, Mapping) for item in wanted):
-            return bool(_same(live, wanted))
+            return bool(same_value(live, wanted))
         # Items of a list of objects keep their order; others' items may sit in between.
         position = 0
         for item in wanted:
@@ -158,10 +165,10 @@ def _contains(live: Any, wanted: Any) -> bool:
                 return False
             position += 1
         return True
-    return _same(live, wanted)
+    return same_value(live, wanted)
 
 
-def _same(live: Any, wanted: Any) -> bool:
+def same_value(live: Any, wanted: Any) -> bool:
     if isinstance(live, bool) or isinstance(wanted, bool):
         return live is wanted
     if isinstance(live, int | float) and isinstance(wanted, int | float):
