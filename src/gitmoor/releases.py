@@ -65,12 +65,15 @@ class Target:
     storage_namespace: str
     what: str
     """How errors name the object behind the release (``HelmRelease ns/name``)."""
+    context: str | None = None
+    """The kubeconfig context; None for the file's current one."""
 
 
 @contextlib.contextmanager
 def _helm(target: Target) -> Iterator[helm_python.Config]:
     config = helm_python.Config(
         kubeconfig_path=str(target.kubeconfig) if target.kubeconfig else None,
+        kube_context=target.context,
         namespace=target.storage_namespace,
     )
     try:
@@ -110,6 +113,18 @@ def history(target: Target) -> list[Release]:
         except helm_python.HelmError as exc:
             raise _error(target, "history", exc) from None
     return sorted(found, key=lambda r: r.revision, reverse=True)
+
+
+def manifest(target: Target) -> str:
+    """The rendered objects of the latest revision, as Helm stored them (hooks and chart
+    CRDs aside); "" when there is no release."""
+    with _helm(target) as helm:
+        try:
+            return str(helm.status(target.name).get("manifest") or "")
+        except helm_python.HelmNotFoundError:
+            return ""
+        except helm_python.HelmError as exc:
+            raise _error(target, "status", exc) from None
 
 
 def install(

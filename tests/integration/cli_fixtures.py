@@ -82,6 +82,61 @@ class Flux:
         })  # fmt: skip
         return await self.cluster.patch_status(obj, status) if status else obj
 
+    async def helm_repository(
+        self,
+        name: str = "charts",
+        namespace: str = "flux-system",
+        *,
+        oci: bool = False,
+        **status: Any,
+    ) -> dict[str, Any]:
+        url = "oci://registry.example.invalid/charts" if oci else "https://charts.example.invalid"
+        obj = await self.cluster.apply({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"interval": "10m", "url": url, **({"type": "oci"} if oci else {})},
+        })  # fmt: skip
+        return await self.cluster.patch_status(obj, status) if status else obj
+
+    async def oci_repository(
+        self, name: str = "web", namespace: str = "flux-system", **status: Any
+    ) -> dict[str, Any]:
+        obj = await self.cluster.apply({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"interval": "10m", "url": "oci://registry.example.invalid/charts/web",
+                     "ref": {"tag": "1.0.0"}},
+        })  # fmt: skip
+        return await self.cluster.patch_status(obj, status) if status else obj
+
+    async def helm_release(
+        self,
+        name: str,
+        namespace: str = "flux-system",
+        *,
+        source: str = "HelmRepository/charts",
+        **status: Any,
+    ) -> dict[str, Any]:
+        """A HelmRelease whose chart comes from ``source`` (Kind/name, in flux-system):
+        through ``chart.spec`` from a HelmRepository, through ``chartRef`` from an
+        OCIRepository."""
+        kind, _, source_name = source.partition("/")
+        ref = {"kind": kind, "name": source_name, "namespace": "flux-system"}
+        chart = (
+            {"chartRef": ref}
+            if kind == "OCIRepository"
+            else {"chart": {"spec": {"chart": name, "version": "*", "sourceRef": ref}}}
+        )
+        obj = await self.cluster.apply({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"interval": "10m", **chart},
+        })  # fmt: skip
+        return await self.cluster.patch_status(obj, status) if status else obj
+
     async def live(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         found = await self.cluster.get(obj["apiVersion"], obj["kind"], meta["name"],

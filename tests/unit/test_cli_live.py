@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +14,21 @@ from gitmoor.apply.inventory import ObjectRef
 from gitmoor.cli.common import Output
 from gitmoor.cli.events_cmd import Selection, Target, event_row, event_time, last_seen, parse_for
 from gitmoor.cli.get_cmd import rows, select
-from gitmoor.cli.reconcile_cmd import handled, outcome, requested_at
+from gitmoor.cli.history_cmd import (
+    NOT_IN_HELM,
+    ONLY_IN_HELM,
+    Revision,
+    compare,
+    records,
+    snapshots,
+    table_rows,
+)
+from gitmoor.cli.live import helm_kubeconfig
+from gitmoor.cli.reconcile_cmd import handled, outcome, requested_at, static
 from gitmoor.cli.resources import (
     GIT_REPOSITORY,
     HELM_RELEASE,
+    HELM_REPOSITORY,
     KUSTOMIZATION,
     matches_status,
     parse_status_selector,
@@ -26,6 +38,7 @@ from gitmoor.cli.resources import (
 from gitmoor.cli.tables import plain_table, print_table, truncate_hex
 from gitmoor.cli.tree_cmd import Node, as_data, render
 from gitmoor.errors import InputError
+from gitmoor.releases import Release
 
 NOW = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 SHA = "3f2a1c9e8d7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
@@ -138,7 +151,29 @@ def test_source_references_default_to_the_objects_namespace() -> None:
         "spec": {"chart": {"spec": {"sourceRef": chart_ref}}},
     }
     assert source_ref(release) == ("HelmRepository", "flux-system", "charts")
+    by_chart_ref = {"metadata": {"namespace": "apps"},
+                    "spec": {"chartRef": {"kind": "OCIRepository", "name": "podinfo"}}}  # fmt: skip
+    assert source_ref(by_chart_ref) == ("OCIRepository", "apps", "podinfo")
     assert source_ref({"spec": {}}) is None
+
+
+def test_an_oci_helm_repository_is_static_and_ready_says_so() -> None:
+    oci = {"spec": {"type": "oci", "url": "oci://ghcr.io/charts"},
+           "status": {"conditions": ready("True", "Helm repository is Ready")}}  # fmt: skip
+    assert static(HELM_REPOSITORY, oci)
+    assert not static(HELM_REPOSITORY, {"spec": {"url": "https://charts.example"}})
+    assert not static(GIT_REPOSITORY, oci)
+    assert outcome(HELM_REPOSITORY, oci) == (True, "Helm repository is Ready")
+
+
+def test_helm_reads_the_kubeconfig_named_or_the_first_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", "/a/config:/b/config")
+    assert str(helm_kubeconfig(None)) == "/a/config"
+    assert str(helm_kubeconfig(Path("/c/config"))) == "/c/config"
+    monkeypatch.delenv("KUBECONFIG")
+    assert helm_kubeconfig(None) is None
 
 
 def event(name: str, kind: str = "Kustomization", **fields: Any) -> dict[str, Any]:
@@ -240,3 +275,59 @@ def test_on_a_terminal_the_table_is_rich_and_takes_messages_verbatim() -> None:
     written = buffer.getvalue()
     assert "bad [red]x[/] YAML" in written
     assert "\x1b[31mFalse" in written
+
+
+def snapshot(
+    version: int, status: str, chart_version: str = "1.0.0", **more: Any
+) -> dict[str, Any]:
+    return {"version": version, "chartName": "web", "chartVersion": chart_version,
+            "appVersion": "1.0", "configDigest": "sha256:" + "ab" * 32, "status": status,
+            "firstDeployed": "2024-05-01T12:00:00Z",
+            "lastDeployed": f"2024-05-0{version}T12:00:00Z", **more}  # fmt: skip
+
+
+def helm_release(revision: int, status: str, chart_version: str = "1.0.0") -> Release:
+    return Release("web", "apps", revision, status, "web", chart_version, "1.0",
+                   f"2024-05-0{revision}T12:00:00Z")  # fmt: skip
+
+
+def test_history_rows_come_newest_first_with_short_digests() -> None:
+    release = {"status": {"history": [snapshot(1, "superseded"), snapshot(2, "deployed")]}}
+    kept = snapshots(release)
+    assert [r.version for r in kept] == [2, 1]
+    rows = compare(kept, [helm_release(2, "deployed"), helm_release(1, "superseded")])
+    assert [row.helm for row in rows] == ["matches", "matches"]
+    assert table_rows(rows)[0] == ["2", "web@1.0.0", "1.0", "sha256:abababab", "deployed",
+                                   "2024-05-01T12:00:00Z", "2024-05-02T12:00:00Z",
+                                   "matches"]  # fmt: skip
+    assert records(rows)[1]["helm"] == {"matches": True, "differences": []}
+    assert snapshots({}) == []
+
+
+def test_history_marks_each_way_helm_disagrees() -> None:
+    kept = [Revision.of(s) for s in (
+        snapshot(4, "deployed", "1.1.0"), snapshot(3, "deployed"), snapshot(2, "superseded"),
+    )]  # fmt: skip
+    helm = [helm_release(5, "deployed", "1.2.0"), helm_release(3, "superseded", "1.0.1"),
+            helm_release(2, "superseded"), helm_release(1, "superseded")]  # fmt: skip
+    marks = {row.revision.version: row.differences for row in compare(kept, helm)}
+    # Revision 1 is older than any snapshot kept: its absence is no disagreement.
+    assert marks == {
+        5: (ONLY_IN_HELM,),
+        4: (NOT_IN_HELM,),
+        3: ("status: superseded in Helm", "chart: web@1.0.1 in Helm"),
+        2: (),
+    }
+    only_helm = compare([], [helm_release(1, "deployed")])
+    assert [(r.revision.chart, r.revision.config_digest, r.helm) for r in only_helm] == [
+        ("web@1.0.0", "", ONLY_IN_HELM),
+    ]
+
+
+def test_deployment_times_compare_as_times_not_text() -> None:
+    offset = Revision.of(snapshot(1, "deployed", lastDeployed="2024-05-01T14:00:00+02:00"))
+    [row] = compare([offset], [helm_release(1, "deployed")])
+    assert row.differences == ()
+    later = Revision.of(snapshot(1, "deployed", lastDeployed="2024-05-01T12:00:01Z"))
+    [row] = compare([later], [helm_release(1, "deployed")])
+    assert row.differences == ("last deployed: 2024-05-01T12:00:00Z in Helm",)

@@ -2,9 +2,11 @@
 ``flux events`` lists them.
 
 Only Events whose involved object is of a kind gitmoor reads are shown. With
-``--for Kustomization/apps`` the Events of its source are shown too, since a failed fetch is
-usually why a Kustomization is stuck. Events are filtered here rather than with a field
-selector, so this works against API servers that do not index ``involvedObject``.
+``--for Kustomization/apps`` or ``--for HelmRelease/grafana`` the Events of its source (the
+GitRepository, HelmRepository or OCIRepository it reads from) are shown too, since a failed
+fetch is usually why a Kustomization or a HelmRelease is stuck. Events are filtered here
+rather than with a field selector, so this works against API servers that do not index
+``involvedObject``.
 """
 
 from __future__ import annotations
@@ -253,6 +255,7 @@ def events(
     Examples:
       gitmoor events
       gitmoor events --for Kustomization/apps
+      gitmoor events --for HelmRelease/grafana -n monitoring
       gitmoor events -A --types warning --watch
     """
     _events(namespace, all_namespaces, for_object, types, watch, kubeconfig, kube_context)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -132,6 +133,16 @@ def run(kubeconfig: Path | None, context: str | None, work: Callable[[Cluster], 
             await cluster.close()
 
     return asyncio.run(main())
+
+
+def helm_kubeconfig(kubeconfig: Path | None) -> Path | None:
+    """The kubeconfig file the Helm SDK is to read: ``--kubeconfig``, else $KUBECONFIG's
+    first file, else None (Helm's own default, ~/.kube/config or in-cluster). Named here
+    because the SDK reads the environment only as it was when the library was loaded."""
+    if kubeconfig is not None:
+        return kubeconfig
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return Path(listed[0]) if listed else None
 
 
 def output_option(default: str) -> Callable[[Command], Command]:

@@ -11,6 +11,7 @@ from gitmoor.cli.build_cmd import build, diff
 from gitmoor.cli.common import EXIT_ERROR, Output
 from gitmoor.cli.events_cmd import events
 from gitmoor.cli.get_cmd import get
+from gitmoor.cli.history_cmd import history
 from gitmoor.cli.install_cmd import install
 from gitmoor.cli.reconcile_cmd import reconcile
 from gitmoor.cli.sandbox_cmd import sandbox
@@ -54,6 +55,7 @@ cli.add_command(suspend)
 cli.add_command(resume)
 cli.add_command(events)
 cli.add_command(tree)
+cli.add_command(history)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -3,7 +3,9 @@
 As flux does: the ``reconcile.fluxcd.io/requestedAt`` annotation is set to the current time
 (Go's RFC3339Nano); a controller that reconciles the object copies it into
 ``status.lastHandledReconcileAt``. Once the two match and Ready says True or False, the
-reconcile this command asked for is over, and Ready tells how it went.
+reconcile this command asked for is over, and Ready tells how it went. A HelmRelease can
+also be asked for a one-off upgrade (``forceAt``) or to forget its failures (``resetAt``),
+both stamped with the same time as the request.
 """
 
 from __future__ import annotations
@@ -27,18 +29,35 @@ from gitmoor.cli.live import (
     run,
     timeout_option,
 )
-from gitmoor.cli.resources import GIT_REPOSITORY, KUSTOMIZATION, FluxKind, source_ref
+from gitmoor.cli.resources import (
+    GIT_REPOSITORY,
+    HELM_RELEASE,
+    HELM_REPOSITORY,
+    KUSTOMIZATION,
+    OCI_REPOSITORY,
+    FluxKind,
+    by_kind,
+    source_ref,
+)
 from gitmoor.cluster import Cluster
 from gitmoor.controllers import conditions
 from gitmoor.controllers.context import ready_status, suspended
+from gitmoor.controllers.helmrelease import FORCE_AT, RESET_AT
 from gitmoor.controllers.manager import REQUESTED_AT
 from gitmoor.errors import InputError, Location
 from gitmoor.manifests import KubeObject
 
 POLL_SECONDS = 0.5
 
-# The kinds a gitmoor controller reconciles, and what its success reads as.
-RECONCILED = {KUSTOMIZATION.kind: "applied", GIT_REPOSITORY.kind: "fetched"}
+# The sources gitmoor's controllers fetch; with the Kustomization and the HelmRelease, the
+# kinds a reconcile can be asked of, and what a success of each reads as.
+FETCHED_SOURCES = (GIT_REPOSITORY, HELM_REPOSITORY, OCI_REPOSITORY)
+RECONCILED = {
+    KUSTOMIZATION.kind: "applied",
+    HELM_RELEASE.kind: "applied",
+    **{source.kind: "fetched" for source in FETCHED_SOURCES},
+}
+NOT_SUPPORTED = "reconciliation not supported by the object"
 
 
 def requested_at(nanos: int, zone: tzinfo | None = None) -> str:
@@ -58,11 +77,20 @@ def handled(obj: Mapping[str, Any], stamp: str) -> bool:
     return status.get("lastHandledReconcileAt") == stamp and ready_status(obj) != "Unknown"
 
 
+def static(kind: FluxKind, obj: Mapping[str, Any]) -> bool:
+    """A HelmRepository of ``type: oci``: only an address charts are pulled from, with
+    nothing fetched for it, so nothing a reconcile could do."""
+    return kind.kind == HELM_REPOSITORY.kind and (obj.get("spec") or {}).get("type") == "oci"
+
+
 def outcome(kind: FluxKind, obj: Mapping[str, Any]) -> tuple[bool, str]:
     """(Ready, what to say): the revision on success, Ready's message on failure."""
-    if ready_status(obj) == "True":
-        return True, f"{RECONCILED.get(kind.kind, 'reconciled')} revision {kind.revision(obj)}"
     found = conditions.find((obj.get("status") or {}).get("conditions"), conditions.READY)
+    if ready_status(obj) == "True":
+        revision = kind.revision(obj)
+        if not revision:
+            return True, str((found or {}).get("message") or "reconciled")
+        return True, f"{RECONCILED.get(kind.kind, 'reconciled')} revision {revision}"
     return False, str((found or {}).get("message") or "not ready")
 
 
@@ -79,7 +107,7 @@ async def fetch(cluster: Cluster, kind: FluxKind, namespace: str, name: str) -> 
 
 
 def refuse_suspended(kind: FluxKind, obj: Mapping[str, Any]) -> None:
-    if suspended(obj):
+    if suspended(obj) and not static(kind, obj):
         namespace, name = _name(obj)
         raise InputError(
             f"suspended; resume it first: gitmoor resume {kind.path} {name} -n {namespace}",
@@ -118,14 +146,42 @@ async def wait_and_report(
 
 
 async def request_and_wait(
-    cluster: Cluster, output: Output, kind: FluxKind, obj: Mapping[str, Any], deadline: float
+    cluster: Cluster,
+    output: Output,
+    kind: FluxKind,
+    obj: Mapping[str, Any],
+    deadline: float,
+    *,
+    also: tuple[str, ...] = (),
 ) -> bool:
+    """Request a reconcile, the annotations named in ``also`` stamped alongside, and wait."""
     namespace, name = _name(obj)
+    if static(kind, obj):
+        output.info(f"✔ {NOT_SUPPORTED}")
+        return True
     stamp = requested_at(time.time_ns())
     output.info(f"► annotating {kind.kind} {name} in {namespace} namespace")
-    await cluster.patch(obj, {"metadata": {"annotations": {REQUESTED_AT: stamp}}})
+    annotations = {key: stamp for key in (REQUESTED_AT, *also)}
+    await cluster.patch(obj, {"metadata": {"annotations": annotations}})
     output.info(f"✔ {kind.kind} annotated")
     return await wait_and_report(cluster, output, kind, obj, stamp, deadline)
+
+
+async def source_of(
+    cluster: Cluster, kind: FluxKind, obj: Mapping[str, Any]
+) -> tuple[FluxKind, KubeObject]:
+    """The source ``obj`` reads from, when a gitmoor controller reconciles that kind."""
+    namespace, name = _name(obj)
+    source_kind, source_namespace, source_name = source_ref(obj) or ("", "", "")
+    found = by_kind(source_kind)
+    if found is None or found.kind not in RECONCILED:
+        field = "spec.chartRef" if (obj.get("spec") or {}).get("chartRef") else "spec.sourceRef"
+        raise InputError(
+            f"--with-source: {source_kind or 'a source'} is not reconciled by gitmoor "
+            f"({', '.join(k.kind for k in FETCHED_SOURCES)} are)",
+            Location(object=kind.display(namespace, name), field=field),
+        )
+    return found, await fetch(cluster, found, source_namespace, source_name)
 
 
 def _reconcile(
@@ -136,6 +192,8 @@ def _reconcile(
     with_source: bool,
     kubeconfig: Path | None,
     kube_context: str | None,
+    *,
+    also: tuple[str, ...] = (),
 ) -> None:
     output = Output()
 
@@ -144,18 +202,11 @@ def _reconcile(
         obj = await fetch(cluster, kind, namespace, name)
         refuse_suspended(kind, obj)
         if with_source:
-            source_kind, source_namespace, source_name = source_ref(obj) or ("", "", "")
-            if source_kind != GIT_REPOSITORY.kind:
-                raise InputError(
-                    f"--with-source: {source_kind or 'a source'} is not reconciled by gitmoor "
-                    "yet (GitRepository is)",
-                    Location(object=kind.display(namespace, name), field="spec.sourceRef"),
-                )
-            source = await fetch(cluster, GIT_REPOSITORY, source_namespace, source_name)
-            refuse_suspended(GIT_REPOSITORY, source)
-            if not await request_and_wait(cluster, output, GIT_REPOSITORY, source, deadline):
+            source_kind, source = await source_of(cluster, kind, obj)
+            refuse_suspended(source_kind, source)
+            if not await request_and_wait(cluster, output, source_kind, source, deadline):
                 return False
-        return await request_and_wait(cluster, output, kind, obj, deadline)
+        return await request_and_wait(cluster, output, kind, obj, deadline, also=also)
 
     ready = run(kubeconfig, kube_context, work)
     raise SystemExit(EXIT_OK if ready else EXIT_NOT_READY)
@@ -168,8 +219,15 @@ def reconcile() -> None:
     \b
     Examples:
       gitmoor reconcile kustomization apps --with-source
+      gitmoor reconcile helmrelease grafana -n monitoring --with-source
       gitmoor reconcile source git flux-system
     """
+
+
+_EXIT_CODES = (
+    "Exit code: 0 Ready, 1 not Ready or not done within --timeout, 2 the object does not "
+    "exist, is suspended, or the cluster cannot be reached."
+)
 
 
 @reconcile.command("kustomization", cls=AliasedCommand, aliases=("ks",))
@@ -202,32 +260,89 @@ def reconcile_kustomization(
     _reconcile(KUSTOMIZATION, name, namespace, timeout, with_source, kubeconfig, kube_context)
 
 
+@reconcile.command("helmrelease", cls=AliasedCommand, aliases=("hr",))
+@click.argument("name")
+@namespace_option
+@click.option(
+    "--with-source",
+    is_flag=True,
+    help="Fetch the HelmRepository, OCIRepository or GitRepository its chart comes from "
+    "first, and wait for it.",
+)
+@click.option("--force", is_flag=True, help="Upgrade the release once even if it is in sync.")
+@click.option("--reset", is_flag=True, help="Forget the failed attempts, so retries start over.")
+@timeout_option
+@cluster_options
+def reconcile_helmrelease(
+    name: str,
+    namespace: str,
+    with_source: bool,
+    force: bool,
+    reset: bool,
+    timeout: float,
+    kubeconfig: Path | None,
+    kube_context: str | None,
+) -> None:
+    """Install or upgrade a HelmRelease now if it is out of sync, and wait (alias: hr).
+
+    Prints the chart version applied, or Ready's message if the reconcile failed. --force
+    sets reconcile.fluxcd.io/forceAt and --reset reconcile.fluxcd.io/resetAt to the time of
+    the request, as flux does; a release that stalled after its retries needs --reset (or
+    a change to its spec) to be tried again. Exit code: 0 Ready, 1 not Ready or not done
+    within --timeout, 2 the object does not exist, is suspended, or the cluster cannot be
+    reached.
+
+    \b
+    Examples:
+      gitmoor reconcile helmrelease grafana -n monitoring
+      gitmoor reconcile hr grafana -n monitoring --with-source --force
+      gitmoor reconcile hr grafana -n monitoring --reset
+    """
+    also = tuple(key for key, on in ((FORCE_AT, force), (RESET_AT, reset)) if on)
+    _reconcile(HELM_RELEASE, name, namespace, timeout, with_source, kubeconfig, kube_context,
+               also=also)  # fmt: skip
+
+
 @reconcile.group("source", cls=AliasedGroup, aliases=("sources",))
 def reconcile_source() -> None:
     """Fetch a source now.
 
     \b
-    Example:
+    Examples:
       gitmoor reconcile source git flux-system
+      gitmoor reconcile source helm bitnami
     """
 
 
-@reconcile_source.command("git")
-@click.argument("name")
-@namespace_option
-@timeout_option
-@cluster_options
-def reconcile_source_git(
-    name: str, namespace: str, timeout: float, kubeconfig: Path | None, kube_context: str | None
-) -> None:
-    """Fetch a GitRepository now, and wait for the outcome.
+def _source_command(kind: FluxKind, what: str, example: str) -> click.Command:
+    def callback(
+        name: str, namespace: str, timeout: float, kubeconfig: Path | None,
+        kube_context: str | None,
+    ) -> None:  # fmt: skip
+        _reconcile(kind, name, namespace, timeout, False, kubeconfig, kube_context)
 
-    Prints the revision fetched, or Ready's message if the fetch failed. Exit code: 0
-    Ready, 1 not Ready or not done within --timeout, 2 the object does not exist, is
-    suspended, or the cluster cannot be reached.
+    command: Any = callback
+    for option in (cluster_options, timeout_option, namespace_option, click.argument("name")):
+        command = option(command)
+    return click.command(
+        kind.command,
+        help=f"""Fetch {kind.kind} NAME now, and wait for the outcome.
 
-    \b
-    Example:
-      gitmoor reconcile source git flux-system -n flux-system
-    """
-    _reconcile(GIT_REPOSITORY, name, namespace, timeout, False, kubeconfig, kube_context)
+        Prints the revision fetched ({what}), or Ready's message if the fetch failed.
+        {_EXIT_CODES}
+
+        \b
+        Example:
+          gitmoor reconcile source {kind.command} {example}
+        """,
+    )(command)
+
+
+reconcile_source.add_command(_source_command(GIT_REPOSITORY, "branch@sha1:commit",
+                                             "flux-system -n flux-system"))  # fmt: skip
+reconcile_source.add_command(_source_command(
+    HELM_REPOSITORY, "the index's digest; a HelmRepository of type oci has nothing to fetch",
+    "bitnami -n flux-system",
+))  # fmt: skip
+reconcile_source.add_command(_source_command(OCI_REPOSITORY, "tag@sha256:manifest",
+                                             "podinfo -n flux-system"))  # fmt: skip

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gitmoor.api.helm import HelmRelease
 from gitmoor.api.kustomize import Kustomization
 from gitmoor.api.meta import Resource
+from gitmoor.api.registry import parse_resource
 from gitmoor.api.source import Bucket, GitRepository, HelmChart, HelmRepository, OCIRepository
 from gitmoor.controllers import conditions
 from gitmoor.controllers.context import ready_status, suspended
 from gitmoor.controllers.gitrepository import artifact_revision
 from gitmoor.errors import InputError, Location
+from gitmoor.releases import Target
 
 WAITING = "waiting to be reconciled"
 
@@ -160,11 +163,26 @@ def matches_status(obj: Mapping[str, Any], selector: tuple[str, str]) -> bool:
 
 
 def source_ref(obj: Mapping[str, Any]) -> tuple[str, str, str] | None:
-    """(kind, namespace, name) of the source a Kustomization or HelmRelease reads from; a
-    reference without a namespace is to the object's own."""
+    """(kind, namespace, name) of the source a Kustomization or HelmRelease reads from (a
+    HelmRelease's ``chartRef`` or its chart's ``sourceRef``); a reference without a
+    namespace is to the object's own."""
     spec = obj.get("spec") or {}
-    ref = spec.get("sourceRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
+    ref = (
+        spec.get("sourceRef")
+        or spec.get("chartRef")
+        or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef")
+    )
     if not ref:
         return None
     namespace = ref.get("namespace") or (obj.get("metadata") or {}).get("namespace") or ""
     return str(ref.get("kind", "")), str(namespace), str(ref.get("name", ""))
+
+
+def release_target(obj: Mapping[str, Any], kubeconfig: Path | None, context: str | None) -> Target:
+    """Where a HelmRelease's Helm release lives: its release name and namespace, and the
+    storage namespace the controller last used (the spec's, before the first reconcile)."""
+    model = parse_resource(obj)
+    assert isinstance(model, HelmRelease)
+    storage = str((obj.get("status") or {}).get("storageNamespace") or model.storage_namespace)
+    return Target(kubeconfig, model.release_name, model.release_namespace, storage,
+                  model.display, context)  # fmt: skip

@@ -26,7 +26,14 @@ from gitmoor.cli.live import (
     timeout_option,
 )
 from gitmoor.cli.reconcile_cmd import fetch, requested_at, wait_and_report
-from gitmoor.cli.resources import GIT_REPOSITORY, KUSTOMIZATION, FluxKind
+from gitmoor.cli.resources import (
+    GIT_REPOSITORY,
+    HELM_RELEASE,
+    HELM_REPOSITORY,
+    KUSTOMIZATION,
+    OCI_REPOSITORY,
+    FluxKind,
+)
 from gitmoor.cluster import Cluster
 from gitmoor.controllers.manager import REQUESTED_AT
 from gitmoor.errors import InputError, Location
@@ -138,8 +145,8 @@ def _suspend_command(kind: FluxKind, name: str, aliases: tuple[str, ...]) -> cli
         name,
         cls=AliasedCommand,
         aliases=aliases,
-        help=f"""Stop reconciling a {kind.kind}: its spec, source and the objects it applied
-        are left as they are until it is resumed.
+        help=f"""Stop reconciling {kind.kind} NAME (or all in the namespace): its spec, source
+        and the objects it applied are left as they are until it is resumed.
 
         \b
         Examples:
@@ -162,8 +169,8 @@ def _resume_command(kind: FluxKind, name: str, aliases: tuple[str, ...]) -> clic
         name,
         cls=AliasedCommand,
         aliases=aliases,
-        help=f"""Reconcile a suspended {kind.kind} again, starting now, and wait for the
-        outcome as gitmoor reconcile does.
+        help=f"""Reconcile {kind.kind} NAME (or all in the namespace) again, starting now,
+        and wait for the outcome as gitmoor reconcile does.
 
         Exit code: 0 Ready, 1 not Ready or not done within --timeout, 2 the object does not
         exist or the cluster cannot be reached.
@@ -178,21 +185,24 @@ def _resume_command(kind: FluxKind, name: str, aliases: tuple[str, ...]) -> clic
 
 @click.group(cls=AliasedGroup)
 def suspend() -> None:
-    """Suspend the reconciling of Kustomizations and sources.
+    """Suspend the reconciling of Kustomizations, HelmReleases and sources.
 
     \b
-    Example:
+    Examples:
       gitmoor suspend kustomization apps
+      gitmoor suspend helmrelease grafana -n monitoring
     """
 
 
 @click.group(cls=AliasedGroup)
 def resume() -> None:
-    """Resume suspended Kustomizations and sources, and wait for their reconcile.
+    """Resume suspended Kustomizations, HelmReleases and sources, and wait for their
+    reconcile.
 
     \b
-    Example:
+    Examples:
       gitmoor resume kustomization apps
+      gitmoor resume helmrelease grafana -n monitoring
     """
 
 
@@ -200,16 +210,21 @@ def _sources(verb: str) -> AliasedGroup:
     return AliasedGroup(
         "source",
         aliases=("sources",),
-        help=f"{verb} sources.\n\n\b\nExample:\n  gitmoor {verb.lower()} source git flux-system",
+        help=f"{verb} sources (git, helm, oci).\n\n\b\nExample:\n"
+        f"  gitmoor {verb.lower()} source git flux-system",
     )
 
 
-_suspend_sources = _sources("Suspend")
-_suspend_sources.add_command(_suspend_command(GIT_REPOSITORY, "git", ()))
-suspend.add_command(_suspend_command(KUSTOMIZATION, "kustomization", ("ks",)))
-suspend.add_command(_suspend_sources)
+_SOURCES = (GIT_REPOSITORY, HELM_REPOSITORY, OCI_REPOSITORY)
+_OBJECTS = ((KUSTOMIZATION, "kustomization", ("ks",)), (HELM_RELEASE, "helmrelease", ("hr",)))
 
+_suspend_sources = _sources("Suspend")
 _resume_sources = _sources("Resume")
-_resume_sources.add_command(_resume_command(GIT_REPOSITORY, "git", ()))
-resume.add_command(_resume_command(KUSTOMIZATION, "kustomization", ("ks",)))
+for _source in _SOURCES:
+    _suspend_sources.add_command(_suspend_command(_source, _source.command, ()))
+    _resume_sources.add_command(_resume_command(_source, _source.command, ()))
+for _kind, _name, _aliases in _OBJECTS:
+    suspend.add_command(_suspend_command(_kind, _name, _aliases))
+    resume.add_command(_resume_command(_kind, _name, _aliases))
+suspend.add_command(_suspend_sources)
 resume.add_command(_resume_sources)

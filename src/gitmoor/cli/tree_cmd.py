@@ -1,32 +1,40 @@
-"""``gitmoor tree kustomization``: what a Kustomization manages, nested as flux tree shows it.
+"""``gitmoor tree kustomization|helmrelease``: what an object manages, nested as flux tree
+shows it.
 
-The tree is read from ``status.inventory``: every object the last successful apply left in
-the cluster. A Kustomization in the inventory is opened in turn, to any depth.
+A Kustomization's objects are read from its ``status.inventory``: every object the last
+successful apply left in the cluster. A HelmRelease's are the manifest of its latest Helm
+revision, read from Helm's own records through the Helm SDK (hooks are not part of it).
+Kustomizations and HelmReleases among the objects are opened in turn, to any depth.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gitmoor.apply.inventory import ObjectRef, read_inventory
+from gitmoor import releases
+from gitmoor.apply.inventory import ObjectRef, read_inventory, ref_of
 from gitmoor.cli.common import Output
 from gitmoor.cli.live import (
     AliasedCommand,
     AliasedGroup,
     cluster_options,
+    helm_kubeconfig,
     namespace_option,
     output_option,
     print_structured,
     run,
 )
 from gitmoor.cli.reconcile_cmd import fetch
-from gitmoor.cli.resources import KUSTOMIZATION
+from gitmoor.cli.resources import HELM_RELEASE, KUSTOMIZATION, FluxKind, release_target
 from gitmoor.cluster import Cluster
+from gitmoor.errors import ClusterError
+from gitmoor.manifests import load_all
 
 # --compact keeps the objects of these groups: Flux's own kinds.
 FLUX_GROUP_SUFFIX = "toolkit.fluxcd.io"
@@ -76,38 +84,111 @@ def as_data(node: Node) -> dict[str, Any]:
     return data
 
 
-def _is_kustomization(ref: ObjectRef) -> bool:
-    return (ref.group, ref.kind) == (KUSTOMIZATION.model.GROUP, KUSTOMIZATION.kind)
+@dataclass(frozen=True)
+class Walk:
+    """What opening objects takes: the cluster, where Helm reads releases, and whether
+    only Flux objects are kept."""
+
+    cluster: Cluster
+    compact: bool
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+
+def _opened_kind(ref: ObjectRef) -> FluxKind | None:
+    """The kind of a ref whose own objects the tree shows: Kustomization, HelmRelease."""
+    for kind in (KUSTOMIZATION, HELM_RELEASE):
+        if (ref.group, ref.kind) == (kind.model.GROUP, kind.kind):
+            return kind
+    return None
+
+
+def root_ref(kind: FluxKind, namespace: str, name: str) -> ObjectRef:
+    return ObjectRef(kind.model.GROUP, kind.kind, namespace, name, kind.model.VERSION)
+
+
+async def _namespaced(cluster: Cluster, ref: ObjectRef) -> bool:
+    """Whether the cluster serves the kind per namespace; a kind it does not serve is
+    taken as namespaced, as most are."""
+    try:
+        return (await cluster.kind(ref.api_version, ref.kind)).namespaced
+    except ClusterError as exc:
+        if exc.code != 404:
+            raise
+        return True
+
+
+async def release_refs(walk: Walk, obj: Mapping[str, Any]) -> list[ObjectRef]:
+    """The objects of a HelmRelease's latest Helm revision, sorted as an inventory is; a
+    namespaced object without a namespace lives in the release's, as Helm installs it."""
+    target = release_target(obj, walk.kubeconfig, walk.context)
+    manifest = await asyncio.to_thread(releases.manifest, target)
+    refs = []
+    origin = f"the manifest of Helm release {target.namespace}/{target.name}"
+    for item in load_all(manifest, file=origin):
+        ref = ref_of(item)
+        if not ref.namespace and await _namespaced(walk.cluster, ref):
+            ref = replace(ref, namespace=target.namespace)
+        refs.append(ref)
+    return sorted(refs, key=lambda r: r.id)
 
 
 async def build_tree(
-    cluster: Cluster,
+    walk: Walk,
     ref: ObjectRef,
     obj: Mapping[str, Any],
     *,
-    compact: bool,
     opened: frozenset[tuple[str, str, str, str]] = frozenset(),
 ) -> Node:
-    """``obj``'s inventory under ``ref``; nested Kustomizations opened, each once per path (a
-    Kustomization listing an ancestor of its own is not followed round)."""
+    """What ``obj`` manages under ``ref``: a Kustomization's inventory, a HelmRelease's
+    release manifest; nested ones opened, each once per path (one listing an ancestor of
+    its own is not followed round)."""
     node = Node(ref)
     opened = opened | {ref.identity}
-    # A Kustomization applying to another cluster (spec.kubeConfig) lists objects there.
+    # An object applying to another cluster (spec.kubeConfig) manages objects there: a
+    # Kustomization's are listed but not opened, a HelmRelease's release is not read.
     remote = bool((obj.get("spec") or {}).get("kubeConfig"))
-    for entry in read_inventory(obj.get("status")):
-        if compact and not entry.group.endswith(FLUX_GROUP_SUFFIX):
+    if _opened_kind(ref) is HELM_RELEASE:
+        managed = [] if remote else await release_refs(walk, obj)
+    else:
+        managed = read_inventory(obj.get("status"))
+    for entry in managed:
+        if walk.compact and not entry.group.endswith(FLUX_GROUP_SUFFIX):
             continue
         if entry.identity == ref.identity:
             continue
         child = Node(entry)
-        if _is_kustomization(entry) and not remote and entry.identity not in opened:
-            nested = await cluster.get(
-                KUSTOMIZATION.api_version, entry.kind, entry.name, entry.namespace
-            )
+        kind = _opened_kind(entry)
+        if kind is not None and not remote and entry.identity not in opened:
+            nested = await walk.cluster.get(kind.api_version, entry.kind, entry.name,
+                                            entry.namespace)  # fmt: skip
             if nested is not None:
-                child = await build_tree(cluster, entry, nested, compact=compact, opened=opened)
+                child = await build_tree(walk, entry, nested, opened=opened)
         node.children.append(child)
     return node
+
+
+def _show(
+    kind: FluxKind,
+    name: str,
+    namespace: str,
+    compact: bool,
+    output_format: str,
+    kubeconfig: Path | None,
+    kube_context: str | None,
+) -> None:
+    output = Output()
+
+    async def work(cluster: Cluster) -> Node:
+        obj = await fetch(cluster, kind, namespace, name)
+        walk = Walk(cluster, compact, helm_kubeconfig(kubeconfig), kube_context)
+        return await build_tree(walk, root_ref(kind, namespace, name), obj)
+
+    root = run(kubeconfig, kube_context, work)
+    if output_format == "tree":
+        output.data(render(root))
+    else:
+        print_structured(output, output_format, as_data(root))
 
 
 @click.group(cls=AliasedGroup)
@@ -115,8 +196,9 @@ def tree() -> None:
     """Show what an object manages, nested.
 
     \b
-    Example:
+    Examples:
       gitmoor tree kustomization flux-system
+      gitmoor tree helmrelease grafana -n monitoring
     """
 
 
@@ -134,10 +216,12 @@ def tree_kustomization(
     kubeconfig: Path | None,
     kube_context: str | None,
 ) -> None:
-    """Show the objects a Kustomization applied, and theirs for Kustomizations among them.
+    """Show the objects a Kustomization applied, and theirs for Kustomizations and
+    HelmReleases among them.
 
-    Read from each Kustomization's status.inventory (alias: ks). Exit code 2 if the
-    Kustomization does not exist or the cluster cannot be reached.
+    Read from each Kustomization's status.inventory (alias: ks), and from Helm's record
+    of each HelmRelease's release. Exit code 2 if the Kustomization does not exist or the
+    cluster cannot be reached.
 
     \b
     Examples:
@@ -145,16 +229,33 @@ def tree_kustomization(
       gitmoor tree ks flux-system --compact
       gitmoor tree ks apps -n flux-system -o json
     """
-    output = Output()
+    _show(KUSTOMIZATION, name, namespace, compact, output_format, kubeconfig, kube_context)
 
-    async def work(cluster: Cluster) -> Node:
-        obj = await fetch(cluster, KUSTOMIZATION, namespace, name)
-        root = ObjectRef(KUSTOMIZATION.model.GROUP, KUSTOMIZATION.kind, namespace, name,
-                         KUSTOMIZATION.model.VERSION)  # fmt: skip
-        return await build_tree(cluster, root, obj, compact=compact)
 
-    root = run(kubeconfig, kube_context, work)
-    if output_format == "tree":
-        output.data(render(root))
-    else:
-        print_structured(output, output_format, as_data(root))
+@tree.command("helmrelease", cls=AliasedCommand, aliases=("hr",))
+@click.argument("name")
+@namespace_option
+@click.option("--compact", is_flag=True, help="Only Flux objects (Kustomizations, sources …).")
+@output_option("tree")
+@cluster_options
+def tree_helmrelease(
+    name: str,
+    namespace: str,
+    compact: bool,
+    output_format: str,
+    kubeconfig: Path | None,
+    kube_context: str | None,
+) -> None:
+    """Show the objects a HelmRelease's Helm release installed, and theirs for
+    Kustomizations and HelmReleases among them (alias: hr).
+
+    Read from the manifest Helm stored for the release's latest revision (hooks and the
+    chart's crds/ are not in it); a HelmRelease not installed yet shows no objects. Exit
+    code 2 if the HelmRelease does not exist or the cluster cannot be reached.
+
+    \b
+    Examples:
+      gitmoor tree helmrelease grafana -n monitoring
+      gitmoor tree hr grafana -n monitoring -o json
+    """
+    _show(HELM_RELEASE, name, namespace, compact, output_format, kubeconfig, kube_context)
