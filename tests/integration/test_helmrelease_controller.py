@@ -1,7 +1,8 @@
 """The HelmRelease controller on the sandbox with a real chart repository: install, a values
 change and a chart bump upgrade, an unchanged spec does not, a never-ready upgrade is rolled
 back, a failing install is retried then uninstalled, Helm's history matches the status,
-suspend stops upgrades, deleting the HelmRelease uninstalls it."""
+suspend stops upgrades, deleting the HelmRelease uninstalls it; drift is corrected or only
+reported as driftDetection says."""
 
 from __future__ import annotations
 
@@ -138,7 +139,7 @@ async def test_install_upgrade_no_op_and_rollback(env: Env) -> None:
     async def handled() -> bool:
         """the reconcile request was handled"""
         obj = await env.release("web")
-        return obj["status"].get("lastHandledReconcileAt") == "now"
+        return bool(obj["status"].get("lastHandledReconcileAt") == "now")
 
     await eventually(handled)
     assert env.helm_history("web") == [(2, "deployed"), (1, "superseded")]
@@ -232,3 +233,101 @@ async def test_suspend_stops_upgrades(env: Env) -> None:
     assert env.helm_history("web") == [(1, "deployed")]
     await env.apply_release("web", values={"replicaCount": 3})
     await eventually(lambda: ready_at(env, "web", 2))
+
+
+async def reconciled(env: Env, name: str, token: str) -> None:
+    """Ask for a reconcile of ``name`` and wait until it was handled."""
+    await env.cluster.patch(await env.release(name), {"metadata": {"annotations": {
+        "reconcile.fluxcd.io/requestedAt": token}}})  # fmt: skip
+
+    async def handled() -> bool:
+        """the reconcile request was handled"""
+        return bool((await env.release(name))["status"].get("lastHandledReconcileAt") == token)
+
+    await eventually(handled)
+
+
+def installed(env: Env, name: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        """revision 1 Ready"""
+        return await ready_at(env, name, 1)
+
+    return check
+
+
+async def events_about(env: Env, name: str, reason: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in await env.cluster.list("v1", "Event", namespace="apps")
+        if e["involvedObject"].get("kind") == "HelmRelease"
+        and e["involvedObject"].get("name") == name
+        and e.get("reason") == reason
+    ]
+
+
+async def replicas_of(env: Env, name: str) -> int:
+    live = await env.cluster.get("apps/v1", "Deployment", name, "apps")
+    assert live is not None
+    return int(live["spec"]["replicas"])
+
+
+@pytest.mark.timeout(300)
+async def test_drift_is_corrected_when_enabled_and_only_reported_with_warn(env: Env) -> None:
+    ignore_replicas = {"mode": "enabled", "ignore": [
+        {"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}]}  # fmt: skip
+    modes = {"web-fixed": {"mode": "enabled"}, "web-warned": {"mode": "warn"},
+             "web-scaled": ignore_replicas}  # fmt: skip
+    for name, detection in modes.items():
+        await env.apply_release(name, values={"replicaCount": 1}, driftDetection=detection)
+    for name in modes:
+        await eventually(installed(env, name))
+        # Just installed: nothing drifted.
+        await reconciled(env, name, "fresh")
+        assert await events_about(env, name, "DriftDetected") == []
+
+    # Hand edits: every Deployment scaled, the Service of web-fixed deleted.
+    for name in modes:
+        deployment = await env.cluster.get("apps/v1", "Deployment", name, "apps")
+        assert deployment is not None
+        await env.cluster.patch(deployment, {"spec": {"replicas": 3}})
+    service = await env.cluster.get("v1", "Service", "web-fixed", "apps")
+    assert service is not None
+    await env.cluster.delete(service)
+    for name in modes:
+        await reconciled(env, name, "after-edit")
+
+    # enabled: put back, and said so.
+    assert await replicas_of(env, "web-fixed") == 1
+    assert await env.cluster.get("v1", "Service", "web-fixed", "apps") is not None
+    (detected,) = await events_about(env, "web-fixed", "DriftDetected")
+    assert detected["type"] == "Warning"
+    assert "Deployment/apps/web-fixed changed" in detected["message"]
+    assert "/spec/replicas" in detected["message"]
+    assert "Service/apps/web-fixed removed" in detected["message"]
+    (corrected,) = await events_about(env, "web-fixed", "DriftCorrected")
+    assert corrected["type"] == "Normal"
+    assert "Deployment/apps/web-fixed configured" in corrected["message"]
+    assert "Service/apps/web-fixed created" in corrected["message"]
+    assert conditions.is_true(await env.release("web-fixed"))
+
+    # warn: reported, left as it is.
+    assert await replicas_of(env, "web-warned") == 3
+    (warned,) = await events_about(env, "web-warned", "DriftDetected")
+    assert warned["type"] == "Warning"
+    assert "Deployment/apps/web-warned changed" in warned["message"]
+    assert "/spec/replicas" in warned["message"]
+    assert await events_about(env, "web-warned", "DriftCorrected") == []
+
+    # an ignored field: not drift at all.
+    assert await replicas_of(env, "web-scaled") == 3
+    assert await events_about(env, "web-scaled", "DriftDetected") == []
+
+    # Corrected fields stay Helm's to change: the next upgrade applies cleanly.
+    await env.apply_release("web-fixed", values={"replicaCount": 2},
+                            driftDetection={"mode": "enabled"})  # fmt: skip
+    await eventually(lambda: ready_at(env, "web-fixed", 2))
+    assert await replicas_of(env, "web-fixed") == 2
+    await reconciled(env, "web-fixed", "after-upgrade")
+    # Drift was reported once: not again after the correction, nor after the upgrade.
+    (detected,) = await events_about(env, "web-fixed", "DriftDetected")
+    assert detected["count"] == 1

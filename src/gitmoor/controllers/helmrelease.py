@@ -11,12 +11,18 @@ One reconcile:
    values' digest differs from what the release runs, when the release is not deployed, or
    when ``reconcile.fluxcd.io/forceAt`` asks; nothing when it is in sync (an unchanged
    commit never upgrades);
-4. on failure, remediation as configured: a failed install is uninstalled, a failed upgrade
+4. drift, when the release is in sync and ``driftDetection.mode`` is ``enabled`` or
+   ``warn``: the release manifest's objects compared with the live ones
+   (:mod:`gitmoor.apply.drift`), drift confirmed by a server-side dry-run apply, reported
+   as a Warning Event ``DriftDetected``; with ``enabled`` the drifted objects are applied
+   again (server-side, forced, as the field manager Helm applies with; deleted ones
+   recreated) and a ``DriftCorrected`` Event names them;
+5. on failure, remediation as configured: a failed install is uninstalled, a failed upgrade
    rolled back to the last deployed revision (or uninstalled, ``strategy: uninstall``),
    while retries remain or, once they are spent, when ``remediateLastFailure`` says so;
    with retries spent the release is Stalled (``RetriesExceeded``) until the spec changes
    or ``reconcile.fluxcd.io/resetAt`` resets the counters;
-5. status as helm-controller writes it: ``history`` snapshots matching Helm's own history
+6. status as helm-controller writes it: ``history`` snapshots matching Helm's own history
    (newest first, with each revision's config digest), Ready / Released / Remediated
    conditions, lastAttempted{Revision,ConfigDigest,Generation,ReleaseAction}, failure
    counters; Events for each action.
@@ -28,6 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -38,6 +46,8 @@ from gitmoor.api.helm import HelmRelease
 from gitmoor.api.meta import duration_seconds
 from gitmoor.api.registry import parse_resource
 from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
+from gitmoor.apply import drift
+from gitmoor.apply.plan import sort_key
 from gitmoor.cluster import Kind
 from gitmoor.controllers import conditions
 from gitmoor.controllers.context import (
@@ -52,16 +62,30 @@ from gitmoor.controllers.context import (
     with_stalled,
 )
 from gitmoor.controllers.manager import Key, Result
-from gitmoor.errors import GitmoorError, InputError, Location, ReleaseError, RenderError
-from gitmoor.manifests import KubeObject
+from gitmoor.errors import (
+    ClusterError,
+    GitmoorError,
+    InputError,
+    Location,
+    ReleaseError,
+    RenderError,
+)
+from gitmoor.manifests import KubeObject, ObjectKey, key_of, load_all
 from gitmoor.releases import Release, Target
 from gitmoor.render.helm import prepared_chart
 from gitmoor.render.repository import ChartSource
 from gitmoor.render.values import compose_values, values_digest
 from gitmoor.source.fetcher import Fetcher
 
+log = logging.getLogger(__name__)
+
 KIND = Kind("helm.toolkit.fluxcd.io", "v2", "HelmRelease", "helmreleases", True)
 CONTROLLER = "helm-controller"
+# The field manager of the Helm SDK's applies: Helm names it after the process (the base
+# name of argv[0], pkg/kube getManagedFieldsManager). Drift is corrected as the same
+# manager, so the fields put back stay Helm's to change in the next upgrade (helm-controller
+# gets the same by naming Helm's manager "helm-controller").
+HELM_FIELD_MANAGER = (Path(sys.orig_argv[0]).name if sys.orig_argv else "") or "unknown"
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_MAX_HISTORY = 5
 SNAPSHOTS = 5
@@ -78,6 +102,10 @@ ROLLBACK_SUCCEEDED = "RollbackSucceeded"
 UNINSTALL_SUCCEEDED = "UninstallSucceeded"
 RETRIES_EXCEEDED = "RetriesExceeded"
 INIT_FAILED = "InitFailed"
+STATE_ERROR = "StateError"
+DRIFT_DETECTED = "DriftDetected"
+DRIFT_CORRECTED = "DriftCorrected"
+DRIFT_CORRECTION_FAILED = "DriftCorrectionFailed"
 
 
 class HelmReleaseReconciler:
@@ -188,6 +216,13 @@ class HelmReleaseReconciler:
             storageNamespace=target.storage_namespace,
         )
         if in_sync and not forced:
+            assert current is not None
+            try:
+                corrected = await self._drift(obj, model, target, current)
+            except GitmoorError as exc:
+                message = f"Could not determine release state: {exc.message}"
+                await self._fail(obj, STATE_ERROR, message, started)
+                return Result(interval, failed=True)
             written_as_now = {**base_status(obj), **attempted, **extra}
             if not conditions.is_true(obj) or any(
                 status.get(k) != v for k, v in written_as_now.items()
@@ -203,7 +238,7 @@ class HelmReleaseReconciler:
                     action=None,
                 )
             context.finished(obj, started=started, revision=version, ready="True")
-            return Result(interval)
+            return Result(interval, failed=not corrected)
 
         action = "install" if current is None or current.status == "uninstalled" else "upgrade"
         failures_key = "installFailures" if action == "install" else "upgradeFailures"
@@ -316,6 +351,94 @@ class HelmReleaseReconciler:
             else DEFAULT_MAX_HISTORY,
             cleanup_on_fail=bool(upgrade and upgrade.cleanup_on_fail),
         )
+
+    async def _drift(
+        self, obj: KubeObject, model: HelmRelease, target: Target, current: Release
+    ) -> bool:
+        """Report the release's objects that drifted from its manifest and, with mode
+        ``enabled``, apply them again; False when a correction failed."""
+        detection = model.spec.drift_detection
+        if detection is None or detection.mode not in ("enabled", "warn"):
+            return True
+        rules = drift.compile_rules(detection.ignore or [], what=model.display)
+        cluster = self.context.cluster
+        release = f"{target.namespace}/{target.name}.v{current.revision}"
+        text = await asyncio.to_thread(releases.manifest, target)
+        objects = load_all(text, file=f"manifest of release {release}")
+        cluster_scoped = set()
+        for api_version, kind in {(str(o.get("apiVersion")), str(o.get("kind"))) for o in objects}:
+            if not (await cluster.kind(api_version, kind)).namespaced:
+                cluster_scoped.add((api_version, kind))
+        desired = drift.release_objects(
+            objects, release=target.name, namespace=target.namespace, cluster_scoped=cluster_scoped
+        )
+        live: dict[ObjectKey, KubeObject | None] = {}
+        for o in desired:
+            meta = o["metadata"]
+            live[key_of(o)] = await cluster.get(
+                o["apiVersion"], o["kind"], meta.get("name", ""), meta.get("namespace")
+            )
+        found = drift.detect(desired, live, rules)
+        if found:
+            applied = {}
+            for suspect in found:
+                if suspect.missing:
+                    continue
+                try:
+                    applied[key_of(suspect.desired)] = await cluster.apply(
+                        suspect.desired, force=True, dry_run=True, field_manager=HELM_FIELD_MANAGER
+                    )
+                except ClusterError:
+                    continue  # the correction, or the next reconcile, reports the refusal
+            found = drift.detect([d.desired for d in found], live, rules, applied=applied)
+        if not found:
+            return True
+
+        recorder = self.context.recorder(CONTROLLER)
+        summary = "\n".join(str(d) for d in found)
+        message = (
+            f"Cluster state of release {release} has drifted from the desired state:\n{summary}"
+        )
+        log.info("%s: %s", model.display, message)
+        await recorder.record(obj, type="Warning", reason=DRIFT_DETECTED, message=message)
+        if detection.mode != "enabled":
+            return True
+        corrected, errors = [], []
+        for found_drift in sorted(found, key=lambda d: sort_key(d.desired)):
+            try:
+                await cluster.apply(
+                    found_drift.desired, force=True, field_manager=HELM_FIELD_MANAGER
+                )
+            except ClusterError as exc:
+                # The API server's message may quote a Secret's values; its reason may not.
+                detail = exc.reason if found_drift.desired.get("kind") == "Secret" else exc.message
+                failure = "creation" if found_drift.missing else "patch"
+                errors.append(f"{found_drift.subject} {failure} failure: {detail}")
+                continue
+            action = "created" if found_drift.missing else "configured"
+            corrected.append(f"{found_drift.subject} {action}")
+        done = "\n".join(corrected)
+        if errors:
+            partially = "partially " if corrected else ""
+            message = f"Failed to {partially}correct cluster state of release {release}:\n"
+            message += "\n".join(errors)
+            if corrected:
+                message += f"\n\nSuccessful corrections:\n{done}"
+            log.warning("%s: %s", model.display, message)
+            await recorder.record(
+                obj, type="Warning", reason=DRIFT_CORRECTION_FAILED, message=message
+            )
+            return False
+        message = f"Cluster state of release {release} has been corrected:\n{done}"
+        log.info("%s: %s", model.display, message)
+        await recorder.record(
+            obj,
+            type="Normal",
+            reason=DRIFT_CORRECTED,
+            message=message,
+            annotations={"helm.toolkit.fluxcd.io/revision": current.chart_version},
+        )
+        return True
 
     async def _failed(
         self,
