@@ -364,8 +364,20 @@ async def test_an_unreachable_repository_keeps_the_last_artifact(setup: Setup) -
 async def test_a_workload_that_never_becomes_ready_fails_the_health_check(setup: Setup) -> None:
     setup.start(setup.manager())
     await eventually(lambda: setup.ready("app", setup.head()))
+    # First a short health timeout, applied on its own: a reconcile already running with
+    # the old spec would wait out the old timeout.
     kustomizations = setup.repo / ROOT / "kustomizations.yaml"
     kustomizations.write_text(kustomizations.read_text().replace("timeout: 60s", "timeout: 3s"))
+    git(setup.repo, "commit", "-q", "-am", "short health timeout")
+    short = setup.head()
+    await setup.fetch()
+
+    async def shortened() -> bool:
+        """app has the short timeout and is Ready at that commit"""
+        ks = await setup.ks("app")
+        return ks["spec"]["timeout"] == "3s" and await setup.ready("app", short)
+
+    await eventually(shortened)
     manifest = setup.repo / "app" / "deployment.yaml"
     manifest.write_text(manifest.read_text().replace(
         "      labels:\n        app: web\n",
