@@ -331,3 +331,25 @@ async def test_drift_is_corrected_when_enabled_and_only_reported_with_warn(env: 
     # Drift was reported once: not again after the correction, nor after the upgrade.
     (detected,) = await events_about(env, "web-fixed", "DriftDetected")
     assert detected["count"] == 1
+
+
+@pytest.mark.timeout(300)
+async def test_a_new_chart_in_the_repository_upgrades_a_release_on_a_range(env: Env) -> None:
+    await env.apply_release("web", version=">=1.0.0 <2.0.0", values={"replicaCount": 1})
+    await eventually(lambda: ready_at(env, "web", 1))
+    env.charts.publish(make_chart(env.workdir / "build", "web", "1.2.0", "1.2"))
+    # Only the HelmRepository is asked to look again; its new index brings the release along.
+    repository = await env.cluster.get("source.toolkit.fluxcd.io/v1", "HelmRepository",
+                                       "charts", "apps")  # fmt: skip
+    assert repository is not None
+    await env.cluster.patch(repository, {"metadata": {"annotations": {
+        "reconcile.fluxcd.io/requestedAt": "new-chart"}}})  # fmt: skip
+
+    async def on_new_chart() -> bool:
+        """revision 2 runs chart 1.2.0"""
+        if not await ready_at(env, "web", 2):
+            return False
+        history = (await env.release("web"))["status"]["history"]
+        return bool(history[0]["chartVersion"] == "1.2.0")
+
+    await eventually(on_new_chart)

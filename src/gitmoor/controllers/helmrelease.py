@@ -61,6 +61,7 @@ from gitmoor.controllers.context import (
     with_ready,
     with_stalled,
 )
+from gitmoor.controllers.gitrepository import artifact_revision
 from gitmoor.controllers.manager import Key, Result
 from gitmoor.errors import (
     ClusterError,
@@ -118,6 +119,19 @@ class HelmReleaseReconciler:
     def triggers(
         self, kind: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
     ) -> Iterable[Key]:
+        if kind in _SOURCE_KINDS:
+            # A source's new artifact (a new index, a new tag, a new commit) may carry a
+            # new chart: look at the releases that use it now rather than at their interval.
+            changed = new if new is not None else old
+            if changed is None or artifact_revision(old) == artifact_revision(new):
+                return []
+            meta = changed.get("metadata") or {}
+            source = (kind, meta.get("namespace", ""), meta.get("name", ""))
+            return [
+                Key(KIND.kind, o["metadata"].get("namespace", ""), o["metadata"]["name"])
+                for o in self.context.manager.objects(KIND.kind)
+                if _chart_source(o) == source
+            ]
         if kind != KIND.kind or new is None:
             return []
         meta = new.get("metadata") or {}
@@ -722,6 +736,19 @@ def _fetch_chart(
         return ChartSource(revision=tree.revision, path=path)
     except GitmoorError as exc:
         raise GitmoorError(exc.message, Location(object=model.display)) from None
+
+
+_SOURCE_KINDS = ("HelmRepository", "OCIRepository", "GitRepository")
+
+
+def _chart_source(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(kind, namespace, name) of the source a HelmRelease's chart comes from."""
+    spec = obj.get("spec") or {}
+    ref = (
+        spec.get("chartRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
+    )
+    namespace = ref.get("namespace") or (obj.get("metadata") or {}).get("namespace", "")
+    return (str(ref.get("kind", "")), namespace, str(ref.get("name", "")))
 
 
 def _chart_version(model: HelmRelease, chart: ChartSource) -> str:
