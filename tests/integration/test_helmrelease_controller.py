@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from gitmoor import releases
+from gitmoor.bootstrap import git
 from gitmoor.cluster import Cluster
 from gitmoor.controllers import conditions
 from gitmoor.controllers.helmrelease import RETRIES_EXCEEDED, ROLLBACK_SUCCEEDED
-from gitmoor.controllers.run import build_manager, install_crds
+from gitmoor.controllers.run import bootstrap_objects, build_manager, install_crds
 from gitmoor.demo.servers import ChartRepoServer, make_chart
+from gitmoor.manifests import dump_all
 
 if TYPE_CHECKING:
     from sandbox_fixtures import Sandbox
@@ -353,3 +355,45 @@ async def test_a_new_chart_in_the_repository_upgrades_a_release_on_a_range(env: 
         return bool(history[0]["chartVersion"] == "1.2.0")
 
     await eventually(on_new_chart)
+
+
+@pytest.mark.timeout(300)
+async def test_a_release_removed_from_git_is_uninstalled(env: Env, tmp_path: Path) -> None:
+    repo = tmp_path / "fleet"
+    (repo / "releases").mkdir(parents=True)
+    (repo / "releases" / "web.yaml").write_text(dump_all([{
+        "apiVersion": HR[0], "kind": HR[1],
+        "metadata": {"name": "from-git", "namespace": "apps"},
+        "spec": {"interval": "10m", "values": {"replicaCount": 1},
+                 "chart": {"spec": {"chart": "web", "version": "1.0.0",
+                                    "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}},
+    }]))  # fmt: skip
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a release")
+    await env.cluster.apply({"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": {"name": "flux-system"}})  # fmt: skip
+    for obj in bootstrap_objects(repo.as_uri(), branch="main", path="releases")[1:]:
+        await env.cluster.apply(obj)
+    await eventually(lambda: ready_at(env, "from-git", 1))
+    assert env.helm_history("from-git") == [(1, "deployed")]
+
+    (repo / "releases" / "web.yaml").unlink()
+    (repo / "releases" / "empty.yaml").write_text(dump_all([{
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "placeholder", "namespace": "apps"}}]))  # fmt: skip
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "no more release")
+    source = await env.cluster.get("source.toolkit.fluxcd.io/v1", "GitRepository",
+                                   "flux-system", "flux-system")  # fmt: skip
+    assert source is not None
+    await env.cluster.patch(source, {"metadata": {"annotations": {
+        "reconcile.fluxcd.io/requestedAt": "removed"}}})  # fmt: skip
+
+    async def uninstalled() -> bool:
+        """the HelmRelease is pruned and its release uninstalled"""
+        gone = await env.cluster.get(*HR, "from-git", "apps") is None
+        return gone and env.helm_history("from-git") == []
+
+    await eventually(uninstalled)
+    assert await env.cluster.get("apps/v1", "Deployment", "from-git", "apps") is None
