@@ -58,7 +58,12 @@ import gitmoor.render.repository
 import gitmoor.render.substitute
 from gitmoor.api.helm import HelmRelease
 from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
-from gitmoor.demo.homelab import HOMELAB_DIR, ROOT_PATH, serve_example_charts
+from gitmoor.demo.homelab import (
+    HOMELAB_DIR,
+    ROOT_PATH,
+    demo_decryption_secret,
+    serve_example_charts,
+)
 from gitmoor.manifests import KubeObject, load_all
 from gitmoor.render.helm import RenderedRelease
 from gitmoor.render.kustomization import KUSTOMIZATION_FILES
@@ -448,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(scratch)
         progress("publishing the example charts on 127.0.0.1")
         with serve_example_charts(work / "charts") as charts:
-            cluster = [charts.cluster_settings]
+            cluster = [charts.cluster_settings, demo_decryption_secret()]
             cache = work / "cache"
             rss = {"servers up": peak_rss_mib()}
 

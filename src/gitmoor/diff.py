@@ -78,24 +78,31 @@ def _yaml_lines(obj: KubeObject | None) -> list[str]:
 def diff_objects(
     base: Mapping[ObjectKey, tuple[str | None, KubeObject]],
     head: Mapping[ObjectKey, tuple[str | None, KubeObject]],
+    *,
+    redact_secrets: bool = True,
 ) -> list[ObjectDiff]:
     """Objects added, removed or changed from ``base`` to ``head``, sorted by key.
 
-    Each side maps an object's key to (the unit that produced it, the object).
+    Each side maps an object's key to (the unit that produced it, the object). Secret
+    values are shown only with ``redact_secrets=False``.
     """
+
+    def shown(obj: KubeObject, compare_to: KubeObject | None = None) -> KubeObject:
+        return redact(obj, compare_to) if redact_secrets else obj
+
     changes: list[ObjectDiff] = []
     for key in sorted(base.keys() | head.keys()):
         before = base.get(key)
         after = head.get(key)
-        old = redact(before[1]) if before else None
+        old = shown(before[1]) if before else None
         new: KubeObject | None
         if before is not None and after is not None:
-            new = redact(after[1], compare_to=before[1])
+            new = shown(after[1], compare_to=before[1])
             if before[1] == after[1]:
                 continue
             change = Change.CHANGED
         else:
-            new = redact(after[1]) if after else None
+            new = shown(after[1]) if after else None
             change = Change.ADDED if before is None else Change.REMOVED
         text = "".join(
             difflib.unified_diff(

@@ -18,7 +18,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from gitmoor.cli.main import cli
-from gitmoor.demo.homelab import HOMELAB_DIR, ROOT_PATH, ExampleCharts, serve_example_charts
+from gitmoor.demo.homelab import (
+    DEMO_AGE_KEY,
+    HOMELAB_DIR,
+    ROOT_PATH,
+    ExampleCharts,
+    serve_example_charts,
+)
 from gitmoor.manifests import dump_all, key_of, load_all
 
 RELEASES = {
@@ -89,14 +95,20 @@ def gitmoor(*argv: str) -> Result:
     return CliRunner(env={"COLUMNS": "250"}).invoke(cli, list(argv), catch_exceptions=False)
 
 
+# The example's SOPS-encrypted Secret is decrypted with the published demo key.
+DECRYPTION = ("--decryption-key", str(DEMO_AGE_KEY))
+
+
 def build(target: Path | str, settings: Path, *extra: str) -> Result:
-    return gitmoor("build", str(target), "--path", ROOT_PATH, "--objects", str(settings), *extra)
+    return gitmoor(
+        "build", str(target), "--path", ROOT_PATH, "--objects", str(settings), *DECRYPTION, *extra
+    )
 
 
 def diff(repo: Repo, settings: Path, *extra: str) -> Result:
     return gitmoor(
         "diff", str(repo.path), "--base", "HEAD~1", "--head", "HEAD",
-        "--path", ROOT_PATH, "--objects", str(settings), *extra,
+        "--path", ROOT_PATH, "--objects", str(settings), *DECRYPTION, *extra,
     )  # fmt: skip
 
 
@@ -117,6 +129,9 @@ def test_build_renders_every_release_and_kustomization(settings: Path) -> None:
     # The seed's ExternalSecret and the Deployment of the plain Kustomization are there too.
     names = {(k.kind, k.namespace, k.name) for k in keys}
     assert ("ExternalSecret", "my-app", "app-credentials") in names
+    # The SOPS-encrypted Secret was decrypted, and its value is redacted in the output.
+    settings_secret = next(o for o in objects if key_of(o).name == "app-settings")
+    assert settings_secret["data"] == {"SESSION_SECRET": "<redacted>"}
     assert ("Deployment", "ollama", "ollama") in names
     assert len(keys) == len(objects), "an object was emitted twice"
 
@@ -186,7 +201,7 @@ def test_diff_against_working_tree_and_markdown(repo: Repo, settings: Path) -> N
     repo.edit("apps/home-assistant/helmrelease.yaml", 'tag: "2026.2.1"', 'tag: "2026.3.0"')
     result = gitmoor(
         "diff", str(repo.path), "--base", "HEAD", "--path", ROOT_PATH,
-        "--objects", str(settings), "--format", "markdown",
+        "--objects", str(settings), *DECRYPTION, "--format", "markdown",
     )  # fmt: skip
     assert result.exit_code == 1, result.stderr
     assert result.stdout.startswith("### gitmoor diff: 2 changed, 0 added, 0 removed")
@@ -235,6 +250,19 @@ def assert_failed_alone(result: Result, *expected: str) -> None:
         assert text in result.stderr, f"{text!r} not in: {result.stderr}"
     # Exactly one unit failed; the rest of the repository still rendered.
     assert result.stdout.count("failed") == 1, result.stdout
+
+
+def test_without_a_decryption_key_only_the_decrypting_kustomization_fails(
+    settings: Path,
+) -> None:
+    result = gitmoor("build", str(HOMELAB_DIR), "--path", ROOT_PATH,
+                     "--objects", str(settings), "--summary")  # fmt: skip
+    assert_failed_alone(
+        result,
+        "apps/my-app/app-settings.sops.yaml",
+        "Kustomization flux-system/my-app",
+        "no decryption key was given",
+    )
 
 
 def test_broken_yaml_names_the_file(repo: Repo, settings: Path) -> None:
@@ -329,7 +357,7 @@ def test_console_script_runs(settings: Path) -> None:
     script = Path(sys.executable).with_name("gitmoor")
     done = subprocess.run(
         [str(script), "build", str(HOMELAB_DIR), "--path", ROOT_PATH,
-         "--objects", str(settings), "--summary"],
+         "--objects", str(settings), *DECRYPTION, "--summary"],
         capture_output=True, text=True, env={**os.environ}, check=False, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

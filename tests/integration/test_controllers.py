@@ -4,6 +4,7 @@ sandbox, then commits, hand edits, prunes and a broken commit."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,13 @@ from gitmoor.cluster import Cluster
 from gitmoor.controllers import conditions
 from gitmoor.controllers.manager import REQUESTED_AT, Manager
 from gitmoor.controllers.run import apply_bootstrap, bootstrap_objects, build_manager, install_crds
-from gitmoor.demo.homelab import HOMELAB_DIR, ROOT_PATH, ExampleCharts, serve_example_charts
+from gitmoor.demo.homelab import (
+    HOMELAB_DIR,
+    ROOT_PATH,
+    ExampleCharts,
+    demo_decryption_secret,
+    serve_example_charts,
+)
 
 if TYPE_CHECKING:
     from sandbox_fixtures import Sandbox
@@ -92,7 +99,8 @@ async def running(
     url = local_repository(HOMELAB_DIR, repo, branch=BRANCH, path=ROOT_PATH)
     await install_crds(cluster)
     bootstrap = bootstrap_objects(url, branch=BRANCH, path=ROOT_PATH)
-    await apply_bootstrap(cluster, [bootstrap[0], example_charts.cluster_settings, *bootstrap[1:]])
+    settings = [example_charts.cluster_settings, demo_decryption_secret()]
+    await apply_bootstrap(cluster, [bootstrap[0], *settings, *bootstrap[1:]])
     manager, _ = build_manager(cluster, cache_dir=tmp_path / "cache", dependency_requeue=1.0,
                                kubeconfig=sandbox.kubeconfig)  # fmt: skip
     task = asyncio.create_task(manager.run())
@@ -125,6 +133,13 @@ async def test_the_example_converges_and_follows_git(running: Running) -> None:
         assert conditions.is_true(release), release["metadata"]["name"]
         assert release["status"]["history"][0]["version"] == 1
     assert await cluster.get("keda.sh/v1alpha1", "ScaledObject", "ollama", "ollama") is not None
+    # The SOPS-encrypted Secret in Git was applied decrypted.
+    app_settings = await cluster.get("v1", "Secret", "app-settings", "my-app")
+    assert app_settings is not None
+    assert "sops" not in app_settings
+    value = str(app_settings["data"]["SESSION_SECRET"])
+    assert not value.startswith("ENC[")
+    assert base64.b64decode(value, validate=True).decode()
 
     # A commit changing a value reaches the cluster.
     deployment = running.repo / OLLAMA

@@ -11,10 +11,11 @@ from rich.table import Table
 
 from gitmoor.api.kustomize import Kustomization
 from gitmoor.cli.common import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, Output, default_cache_dir
-from gitmoor.diff import Change, diff_objects, render_markdown
+from gitmoor.diff import Change, diff_objects, redact, render_markdown
 from gitmoor.errors import InputError
 from gitmoor.manifests import KubeObject, ObjectKey, dump_all, key_of, load_all
 from gitmoor.render.repository import RepositoryBuild, build_repository
+from gitmoor.render.sops import keys_from_files
 from gitmoor.source.artifacts import ArtifactStore
 from gitmoor.source.checkout import checkout
 from gitmoor.source.fetcher import Fetcher
@@ -24,6 +25,12 @@ _OBJECTS_HELP = (
     "A YAML file of objects that exist in the cluster but not in Git, such as the "
     "ConfigMaps and Secrets that postBuild.substituteFrom and valuesFrom read (repeatable)."
 )
+_DECRYPTION_KEY_HELP = (
+    "An age identity file or armored PGP private key that decrypts the SOPS-encrypted "
+    "files of every Kustomization with spec.decryption (repeatable). The Secret a "
+    "Kustomization's decryption.secretRef names is used too when given with --objects."
+)
+_SHOW_SECRETS_HELP = "Show Secret values instead of redacting them."
 _SOURCE_HELP = (
     "Use a local directory for a GitRepository instead of fetching it: "
     "NAMESPACE/NAME=DIR (repeatable). The GitRepository of the Kustomization that builds "
@@ -53,10 +60,12 @@ def _build(
     path: str,
     sources: tuple[str, ...],
     objects: tuple[Path, ...],
+    decryption_keys: tuple[Path, ...],
 ) -> RepositoryBuild:
     cache = default_cache_dir()
     local = _local_sources(sources)
     cluster = _cluster_objects(objects)
+    keys = keys_from_files(decryption_keys)
     with output.err.status(f"building {target} at {ref or 'working tree'}, path {path}"):
         tree = checkout(target, ref, ArtifactStore(cache))
         result = build_repository(
@@ -66,6 +75,7 @@ def _build(
             local_sources=local,
             cluster_objects=cluster,
             revision=tree.revision,
+            decryption_keys=keys,
         )
     for error in result.errors:
         output.error(error)
@@ -116,7 +126,11 @@ def _summary(output: Output, result: RepositoryBuild) -> None:
         output.out.print(f"  {number}. " + ", ".join(str(n) for n in wave))
 
 
-def _write_tree(result: RepositoryBuild, directory: Path) -> int:
+def _shown(obj: KubeObject, show_secrets: bool) -> KubeObject:
+    return obj if show_secrets else redact(obj)
+
+
+def _write_tree(result: RepositoryBuild, directory: Path, show_secrets: bool) -> int:
     """One file per object under a folder per Kustomization or HelmRelease."""
     written = 0
     for origin, obj in result.objects():
@@ -126,13 +140,14 @@ def _write_tree(result: RepositoryBuild, directory: Path) -> int:
         )
         folder.mkdir(parents=True, exist_ok=True)
         name = "-".join(p for p in (key.kind, key.namespace, key.name) if p)
-        (folder / f"{name}.yaml").write_text(dump_all([obj]))
+        (folder / f"{name}.yaml").write_text(dump_all([_shown(obj, show_secrets)]))
         written += 1
     return written
 
 
 def _repository_options(command: Callable[..., None]) -> Callable[..., None]:
-    """--path, --source and --objects: what both build and diff need to render."""
+    """--path, --source, --objects, --decryption-key and --show-secrets: what both
+    build and diff need to render and show."""
     options = (
         click.option("--path", "path", default=".", show_default=True, help=_PATH_HELP),
         click.option(
@@ -145,6 +160,14 @@ def _repository_options(command: Callable[..., None]) -> Callable[..., None]:
             help=_OBJECTS_HELP,
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
         ),
+        click.option(
+            "--decryption-key",
+            "decryption_keys",
+            multiple=True,
+            help=_DECRYPTION_KEY_HELP,
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        ),
+        click.option("--show-secrets", is_flag=True, help=_SHOW_SECRETS_HELP),
     )
     for option in reversed(options):
         command = option(command)
@@ -171,6 +194,8 @@ def build(
     path: str,
     sources: tuple[str, ...],
     objects: tuple[Path, ...],
+    decryption_keys: tuple[Path, ...],
+    show_secrets: bool,
     summary: bool,
     output_dir: Path | None,
 ) -> None:
@@ -178,23 +203,26 @@ def build(
 
     Starts at --path, renders it with kustomize and follows every Kustomization and
     HelmRelease in the output, recursively, fetching the Git repositories, Helm
-    repositories and OCI registries they name. Exit code 2 if anything failed to
+    repositories and OCI registries they name. SOPS-encrypted files are decrypted
+    with --decryption-key (or the decryption Secret given with --objects); Secret
+    values are redacted unless --show-secrets. Exit code 2 if anything failed to
     render; what did render is still printed.
 
     \b
     Examples:
-      gitmoor build examples/homelab --path clusters/production --summary
+      gitmoor build examples/homelab --path clusters/production --summary \
+        --decryption-key examples/keys/demo.agekey
       gitmoor build . --ref HEAD~1 --path clusters/production > before.yaml
     """
     output = Output()
-    result = _build(output, repository, ref, path, sources, objects)
+    result = _build(output, repository, ref, path, sources, objects, decryption_keys)
     if summary:
         _summary(output, result)
     elif output_dir is not None:
-        count = _write_tree(result, output_dir)
+        count = _write_tree(result, output_dir, show_secrets)
         output.info(f"wrote {count} objects under {output_dir}")
     else:
-        output.data(dump_all(obj for _, obj in result.objects()))
+        output.data(dump_all(_shown(obj, show_secrets) for _, obj in result.objects()))
     raise SystemExit(EXIT_ERROR if result.errors else EXIT_OK)
 
 
@@ -225,22 +253,25 @@ def diff(
     path: str,
     sources: tuple[str, ...],
     objects: tuple[Path, ...],
+    decryption_keys: tuple[Path, ...],
+    show_secrets: bool,
     fmt: str,
 ) -> None:
     """Show what a change would change in the cluster, object by object.
 
     Builds the repository at --base and at --head (or the working tree) and compares
     every rendered object: added, removed, or changed with a unified YAML diff.
-    Secret values are redacted. Exit code: 0 no change, 1 changes, 2 error.
+    Secret values are redacted unless --show-secrets. Exit code: 0 no change,
+    1 changes, 2 error.
 
     \b
     Example:
       gitmoor diff examples/homelab --base HEAD~1 --path clusters/production
     """
     output = Output()
-    before = _build(output, repository, base, path, sources, objects)
-    after = _build(output, repository, head, path, sources, objects)
-    changes = diff_objects(_keyed(before), _keyed(after))
+    before = _build(output, repository, base, path, sources, objects, decryption_keys)
+    after = _build(output, repository, head, path, sources, objects, decryption_keys)
+    changes = diff_objects(_keyed(before), _keyed(after), redact_secrets=not show_secrets)
     if fmt == "markdown":
         output.data(render_markdown(changes))
     else:

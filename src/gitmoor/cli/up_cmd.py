@@ -30,7 +30,12 @@ from gitmoor.controllers.run import (
     run_leading,
     run_until,
 )
-from gitmoor.demo.homelab import HOMELAB_DIR, ROOT_PATH, serve_example_charts
+from gitmoor.demo.homelab import (
+    HOMELAB_DIR,
+    ROOT_PATH,
+    demo_decryption_secret,
+    serve_example_charts,
+)
 from gitmoor.manifests import KubeObject
 from gitmoor.observe.logs import configure_logging
 from gitmoor.sandbox import process
@@ -106,15 +111,15 @@ async def _up(
     timeout: float,
     output: Output,
     kubeconfig: Path | None,
-    settings: KubeObject | None,
+    settings: list[KubeObject],
 ) -> int:
     output.info("► installing CustomResourceDefinitions")
     await install_crds(cluster)
     output.info(f"► bootstrapping GitRepository flux-system: {url} branch {branch}, path {path}")
     bootstrap = bootstrap_objects(url, branch=branch, path=path)
-    # The cluster-settings ConfigMap the example's Kustomizations substitute from.
-    await apply_bootstrap(cluster, [bootstrap[0], *([settings] if settings else []),
-                                    *bootstrap[1:]])  # fmt: skip
+    # What the example reads from the cluster: the cluster-settings ConfigMap it
+    # substitutes from and the sops-age Secret it decrypts with.
+    await apply_bootstrap(cluster, [bootstrap[0], *settings, *bootstrap[1:]])
     manager, _ = build_manager(
         cluster, cache_dir=cache_dir, dependency_requeue=2.0, kubeconfig=kubeconfig
     )
@@ -219,13 +224,13 @@ def up(
         output.info(f"► sandbox on {info.server}; export KUBECONFIG={info.kubeconfig}")
         kubeconfig = info.kubeconfig
     with contextlib.ExitStack() as stack:
-        settings = None
+        settings: list[KubeObject] = []
         if repo is None:
             url = local_repository(HOMELAB_DIR, directory / "repo", branch=branch, path=path)
             output.info(f"► repository {directory / 'repo'} (commit there; the cluster follows)")
             with output.err.status("publishing the example's charts"):
                 charts = stack.enter_context(serve_example_charts(directory / "charts"))
-            settings = charts.cluster_settings
+            settings = [charts.cluster_settings, demo_decryption_secret()]
             output.info(f"► charts served at {charts.repository.url} and "
                         f"oci://{charts.registry.host} while this runs")  # fmt: skip
         else:

@@ -53,6 +53,7 @@ from gitmoor.errors import ClusterError, GitmoorError, InputError, Location, Ren
 from gitmoor.manifests import KubeObject
 from gitmoor.observe.events import revision_annotation
 from gitmoor.render.kustomization import render_kustomization
+from gitmoor.render.sops import secret_keys
 
 KIND = Kind("kustomize.toolkit.fluxcd.io", "v1", "Kustomization", "kustomizations", True)
 CONTROLLER = "kustomize-controller"
@@ -132,9 +133,10 @@ class KustomizationReconciler:
 
         try:
             variables = await self._substitute_from(model)
+            keys = await self._decryption_keys(model)
             rendered = await asyncio.to_thread(
                 render_kustomization, artifact_dir, model,
-                lookup=lambda kind, name: variables.get((kind, name)),
+                lookup=lambda kind, name: variables.get((kind, name)), decryption_keys=keys,
             )  # fmt: skip
         except (RenderError, InputError) as exc:
             await self._fail(obj, conditions.BUILD_FAILED, str(exc), started, revision,
@@ -236,6 +238,17 @@ class KustomizationReconciler:
                 data = {k: base64.b64decode(v).decode() for k, v in data.items()}
             found[(ref.kind, ref.name)] = {str(k): str(v) for k, v in data.items()}
         return found
+
+    async def _decryption_keys(self, model: Kustomization) -> dict[str, bytes] | None:
+        """The data of the Secret ``spec.decryption.secretRef`` names, read from the cluster."""
+        ref = model.spec.decryption.secret_ref if model.spec.decryption else None
+        if ref is None:
+            return None
+        secret = await self.context.cluster.get("v1", "Secret", ref.name, model.namespace)
+        if secret is None:
+            where = Location(object=model.display, field="spec.decryption.secretRef")
+            raise InputError(f"decryption Secret '{model.namespace}/{ref.name}' not found", where)
+        return secret_keys(secret)
 
     def _health_targets(
         self, model: Kustomization, applied: ApplyResult

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gitmoor.cli.common import EXIT_CHANGES, EXIT_OK
 from gitmoor.cli.main import main as gitmoor
-from gitmoor.demo.homelab import HOMELAB_DIR, ROOT_PATH, serve_example_charts
+from gitmoor.demo.homelab import DEMO_AGE_KEY, HOMELAB_DIR, ROOT_PATH, serve_example_charts
 from gitmoor.manifests import dump_all
 
 CHANGED_FILE = "apps/llm-ollama/deployment.yaml"
@@ -76,7 +76,14 @@ def run() -> int:
         with serve_example_charts(work / "charts") as charts:
             settings = work / "cluster-settings.yaml"
             settings.write_text(dump_all([charts.cluster_settings]))
-            common = ("--path", ROOT_PATH, "--objects", str(settings))
+            common = (
+                "--path",
+                ROOT_PATH,
+                "--objects",
+                str(settings),
+                "--decryption-key",
+                str(DEMO_AGE_KEY),
+            )
             built = _run("build", str(HOMELAB_DIR), "--summary", *common)
             copy = _scratch_repository(work / "homelab")
             diffed = _run("diff", str(copy), "--base", "HEAD~1", "--head", "HEAD", *common)

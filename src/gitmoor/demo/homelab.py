@@ -5,10 +5,13 @@ The example's HelmRepositories and OCIRepositories read their addresses from
 stand-in chart to a real HTTP chart repository and a real OCI registry on free ports and
 hands back the ``flux-system/cluster-settings`` ConfigMap that points the example at them
 (the example's Kustomizations read it through an optional substituteFrom).
+:func:`demo_decryption_secret` is the ``flux-system/sops-age`` Secret that decrypts the
+example's SOPS-encrypted files, made from the published demo-only key.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "examples"
 HOMELAB_DIR = EXAMPLES_DIR / "homelab"
 CHARTS_DIR = EXAMPLES_DIR / "charts"
 ROOT_PATH = "clusters/production"
+DEMO_AGE_KEY = EXAMPLES_DIR / "keys" / "demo.agekey"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,18 @@ class ExampleCharts:
             "metadata": {"name": "cluster-settings", "namespace": "flux-system"},
             "data": {"OCI_REGISTRY": self.registry.host, "CHART_REPO_URL": self.repository.url},
         }
+
+
+def demo_decryption_secret() -> KubeObject:
+    """The Secret the example's ``spec.decryption.secretRef`` names, holding the demo age key
+    (published on purpose: it decrypts the example and nothing real)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "sops-age", "namespace": "flux-system"},
+        "type": "Opaque",
+        "data": {"age.agekey": base64.b64encode(DEMO_AGE_KEY.read_bytes()).decode()},
+    }
 
 
 def package_example_charts(destination: Path, charts_dir: Path = CHARTS_DIR) -> list[Path]:

@@ -14,6 +14,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,14 @@ from typing import Any
 from gitmoor.api.kustomize import Kustomization, KustomizationSpec
 from gitmoor.api.meta import Image, Metadata
 from gitmoor.errors import Location, ManifestError, RenderError, SubstitutionError
-from gitmoor.manifests import KubeObject, dump, load, load_all
+from gitmoor.manifests import KubeObject, dump, key_of, load, load_all
 from gitmoor.render.kustomize_cli import kustomize_build
+from gitmoor.render.sops import (
+    Decryptor,
+    decryption_disabled,
+    format_for_path,
+    is_encrypted,
+)
 from gitmoor.render.substitute import VariableLookup, resolve_variables, substitute_objects
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"
@@ -58,17 +65,23 @@ def render_kustomization(
     *,
     lookup: VariableLookup,
     strict: bool = True,
+    decryption_keys: Mapping[str, bytes] | None = None,
 ) -> RenderedKustomization:
     """The objects a Kustomization applies, built from the artifact at ``source_root``,
     each with the file it came from.
 
-    ``lookup`` reads the ConfigMaps and Secrets named in ``spec.postBuild.substituteFrom``.
+    ``lookup`` reads the ConfigMaps and Secrets named in ``spec.postBuild.substituteFrom``;
+    ``decryption_keys`` is the data of the Secret ``spec.decryption.secretRef`` names.
     The source directory is never modified: the build runs on a temporary copy.
     Raises RenderError (SubstitutionError for postBuild) naming the Kustomization.
     """
     root = source_root.resolve()
     build_dir = _build_dir(root, ks)
-    with tempfile.TemporaryDirectory(prefix="gitmoor-kustomize-") as temp:
+    decrypting = ks.spec.decryption is not None
+    with (
+        tempfile.TemporaryDirectory(prefix="gitmoor-kustomize-") as temp,
+        Decryptor(decryption_keys, owner=ks.display) as decryptor,
+    ):
         # The whole artifact is copied: overlays reach files through ../ paths.
         work_root = Path(temp).resolve() / "source"
         shutil.copytree(
@@ -76,6 +89,10 @@ def render_kustomization(
         )
         work_dir = work_root / build_dir
         asked_for_origins = _write_kustomization(work_dir, ks, build_dir)
+        if decrypting:
+            # As Flux does: generator and patch files are decrypted before the build.
+            for path, fmt in _encrypted_sources(work_root, work_dir):
+                decryptor.decrypt_file(path, fmt, file=path.relative_to(work_root).as_posix())
         try:
             objects = kustomize_build(work_dir)
         except RenderError as exc:
@@ -86,7 +103,8 @@ def render_kustomization(
                 _relative_to(work_root, exc.message),
                 Location(file=build_dir.as_posix(), object=ks.display),
             ) from None
-    files = [_origin(obj, build_dir, keep=asked_for_origins) for obj in objects]
+        files = [_origin(obj, build_dir, keep=asked_for_origins) for obj in objects]
+        objects = _decrypt(objects, files, ks, decryptor if decrypting else None)
     _check_identities(objects, ks)
     post_build = ks.spec.post_build
     # Flux loads the variables per object, so none is read for an empty build.
@@ -320,6 +338,75 @@ def _merge_image(images: list[dict[str, Any]], image: Image) -> list[dict[str, A
             images[index] = {**existing, **fields}
             return images
     return [*images, fields]
+
+
+# --- SOPS ------------------------------------------------------------------------------------
+
+
+def _encrypted_sources(work_root: Path, work_dir: Path) -> Iterator[tuple[Path, str]]:
+    """The files secretGenerators read and the patch files of the kustomization at
+    ``work_dir`` and of every local directory it reaches, each with its sops format
+    (fluxcd kustomize-controller's DecryptSources). Files outside the copy are skipped."""
+    seen: set[Path] = set()
+    pending = [work_dir]
+    while pending:
+        directory = pending.pop(0).resolve()
+        file = _kustomization_file(directory) if directory.is_dir() else None
+        if directory in seen or file is None or not directory.is_relative_to(work_root):
+            continue
+        seen.add(directory)
+        try:
+            content = load(file.read_text(encoding="utf-8"), file=file.name)
+        except ManifestError:
+            continue  # kustomize names the file when it fails on it
+        if not isinstance(content, dict):
+            continue
+        for generator in content.get("secretGenerator") or []:
+            for source in generator.get("files") or []:
+                key, _, path = str(source).partition("=")
+                yield from _inside(work_root, directory, path or key, format_for_path(key))
+            for env in [*(generator.get("envs") or []), generator.get("env")]:
+                if env:
+                    # An env file of no known extension is a dotenv file.
+                    fmt = format_for_path(str(env))
+                    fmt = "dotenv" if fmt == "binary" else fmt
+                    yield from _inside(work_root, directory, str(env), fmt)
+        for patch in content.get("patches") or []:
+            patch_file = patch.get("path") if isinstance(patch, dict) else None
+            if patch_file and "://" not in str(patch_file):
+                patch_fmt = format_for_path(str(patch_file))
+                yield from _inside(work_root, directory, str(patch_file), patch_fmt)
+        for entry in [*(content.get("resources") or []), *(content.get("components") or [])]:
+            if _is_local_relative(str(entry)):
+                pending.append(directory / str(entry))
+
+
+def _inside(work_root: Path, directory: Path, path: str, fmt: str) -> Iterator[tuple[Path, str]]:
+    resolved = (directory / path).resolve()
+    if resolved.is_relative_to(work_root) and resolved.is_file():
+        yield resolved, fmt
+
+
+def _decrypt(
+    objects: list[KubeObject],
+    files: list[str | None],
+    ks: Kustomization,
+    decryptor: Decryptor | None,
+) -> list[KubeObject]:
+    """Every SOPS-encrypted object of the build, decrypted (before postBuild, as in Flux)."""
+    result: list[KubeObject] = []
+    for obj, file in zip(objects, files, strict=True):
+        if not is_encrypted(obj) or decryption_disabled(obj):
+            result.append(obj)
+        elif decryptor is None:
+            raise RenderError(
+                f"{key_of(obj)} is encrypted with SOPS, and the Kustomization has no "
+                "spec.decryption",
+                Location(file=file, object=ks.display, field="spec.decryption"),
+            )
+        else:
+            result.append(decryptor.decrypt_object(obj, file=file))
+    return result
 
 
 # --- after the build ------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from gitmoor.graph import Node, NodeId, order
 from gitmoor.manifests import KubeObject, ObjectKey, key_of
 from gitmoor.render.helm import render_release
 from gitmoor.render.kustomization import RenderedKustomization, render_kustomization
+from gitmoor.render.sops import secret_keys
 
 R = TypeVar("R", bound=Resource)
 
@@ -163,10 +164,14 @@ class _Reads:
     misses: list[tuple[str, str, str]] = field(default_factory=list)
 
     def get(self, kind: str, namespace: str, name: str) -> KubeObject | None:
-        found = self.index.objects.get((kind, namespace, name))
+        found = self.peek(kind, namespace, name)
         if found is None:
             self.misses.append((kind, namespace, name))
         return found
+
+    def peek(self, kind: str, namespace: str, name: str) -> KubeObject | None:
+        """An object if it is known now, without waiting for a later round to render it."""
+        return self.index.objects.get((kind, namespace, name))
 
     def data(self, kind: str, namespace: str, name: str) -> Mapping[str, str] | None:
         """A ConfigMap's or Secret's data as text, the way substituteFrom and valuesFrom read it."""
@@ -199,8 +204,10 @@ class _Builder:
         strict: bool,
         cluster_objects: Iterable[KubeObject],
         revision: str,
+        decryption_keys: Mapping[str, bytes],
     ) -> None:
         self.root = root
+        self.decryption_keys = dict(decryption_keys)
         self.revision = revision
         # kustomize runs as a process and Helm renders outside the GIL, so threads overlap.
         self.workers = min(8, 2 * (os.cpu_count() or 1))
@@ -368,7 +375,23 @@ class _Builder:
         def lookup(kind: str, name: str) -> Mapping[str, str] | None:
             return reads.data(kind, namespace, name)
 
-        return render_kustomization(tree, ks, lookup=lookup, strict=self.strict)
+        keys = self._decryption_keys(ks, reads)
+        return render_kustomization(
+            tree, ks, lookup=lookup, strict=self.strict, decryption_keys=keys
+        )
+
+    def _decryption_keys(self, ks: Kustomization, reads: _Reads) -> dict[str, bytes] | None:
+        """The keys given for the whole build, and the data of the Secret that
+        ``spec.decryption.secretRef`` names when it is among the cluster objects (a
+        decryption key is never rendered from Git, so there is nothing to wait for)."""
+        if ks.spec.decryption is None:
+            return None
+        keys = dict(self.decryption_keys)
+        ref = ks.spec.decryption.secret_ref
+        secret = reads.peek("Secret", ks.namespace, ref.name) if ref else None
+        if secret is not None:
+            keys.update(secret_keys(secret))
+        return keys
 
     def _source_tree(self, ks: Kustomization, reads: _Reads) -> SourceTree:
         ref = ks.spec.source_ref
@@ -453,6 +476,7 @@ def build_repository(
     strict: bool = True,
     cluster_objects: Iterable[KubeObject] = (),
     revision: str = "local",
+    decryption_keys: Mapping[str, bytes] | None = None,
 ) -> RepositoryBuild:
     """Render the repository checked out at ``root``, starting at ``path``.
 
@@ -462,9 +486,12 @@ def build_repository(
     cluster outside Git, such as the ConfigMaps and Secrets that substituteFrom and
     valuesFrom read; they are looked up but not part of the output. ``revision`` is
     what Kustomizations built from ``root`` report as their source revision.
+    ``decryption_keys`` (a decryption Secret's data: ``*.agekey``, ``*.asc``, ...) serve
+    every Kustomization with ``spec.decryption``, besides the Secret it names.
     """
     local = local_sources or {}
-    builder = _Builder(root, path, sources, local, strict, cluster_objects, revision)
+    keys = decryption_keys or {}
+    builder = _Builder(root, path, sources, local, strict, cluster_objects, revision, keys)
     return builder.run()
 
 
