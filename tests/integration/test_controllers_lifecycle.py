@@ -219,6 +219,9 @@ async def test_suspend_keeps_a_hand_edit_until_resume(setup: Setup) -> None:
     cluster = setup.cluster
     app = await setup.ks("app")
     await cluster.patch(app, {"spec": {"suspend": True}})
+    # A reconcile already under way (base turning Ready queues app again) may still finish;
+    # suspension stops the ones after it.
+    await asyncio.sleep(2)
     deployment = await cluster.get("apps/v1", "Deployment", "web", "shop")
     assert deployment is not None
     await cluster.patch(deployment, {"spec": {"replicas": 4}})

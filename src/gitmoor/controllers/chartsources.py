@@ -42,7 +42,6 @@ AUTHENTICATION_FAILED = "AuthenticationFailed"
 INDEXATION_FAILED = "IndexationFailed"
 OCI_ARTIFACT_PULL_FAILED = "OCIArtifactPullFailed"
 URL_INVALID = "URLInvalid"
-INVALID_SPEC = "InvalidSpec"
 NEW_ARTIFACT = "NewArtifact"
 
 

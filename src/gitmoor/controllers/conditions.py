@@ -31,6 +31,7 @@ HEALTH_CHECK_FAILED = "HealthCheckFailed"
 DEPENDENCY_NOT_READY = "DependencyNotReady"
 GIT_OPERATION_FAILED = "GitOperationFailed"
 SUSPENDED = "Suspended"
+INVALID_SPEC = "InvalidSpec"
 
 
 def now() -> str:

@@ -7,11 +7,14 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from gitmoor.api.meta import Resource
+from gitmoor.api.registry import parse_resource
 from gitmoor.cluster import Cluster
 from gitmoor.controllers import conditions
 from gitmoor.controllers.manager import REQUESTED_AT, Manager
+from gitmoor.errors import InputError
 from gitmoor.manifests import KubeObject
 from gitmoor.observe.events import EventRecorder
 from gitmoor.observe.logs import reconcile_log
@@ -19,6 +22,8 @@ from gitmoor.observe.metrics import Metrics
 from gitmoor.source.artifacts import ArtifactStore
 
 FINALIZER = "finalizers.fluxcd.io"
+
+R = TypeVar("R", bound=Resource)
 
 log = logging.getLogger("gitmoor.controllers")
 
@@ -62,6 +67,29 @@ class Context:
         if FINALIZER in finalizers:
             finalizers.remove(FINALIZER)
             await self.cluster.patch(obj, {"metadata": {"finalizers": finalizers}})
+
+    async def opening(self, obj: KubeObject, model_type: type[R], *, revision: str) -> R | None:
+        """The first steps of a source's reconcile: an object being deleted loses its
+        finalizer, a spec that does not parse stalls (nothing to retry until it changes), a
+        suspended object is left alone. The parsed model to go on with, or None when the
+        reconcile ends here."""
+        meta = obj["metadata"]
+        if deleting(obj):
+            await self.drop_finalizer(obj)
+            self.metrics.forget(str(obj.get("kind")), meta.get("namespace", ""), meta["name"])
+            return None
+        try:
+            model = parse_resource(obj)
+        except InputError as exc:
+            invalid = with_stalled(obj, conditions.INVALID_SPEC, str(exc))
+            await self.write_status(obj, invalid)
+            return None
+        assert isinstance(model, model_type)
+        if suspended(obj):
+            self.finished(obj, started=time.monotonic(), revision=revision,
+                          ready=ready_status(obj), result="suspended")  # fmt: skip
+            return None
+        return model
 
     def finished(
         self,

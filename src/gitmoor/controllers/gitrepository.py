@@ -15,17 +15,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gitmoor.api.meta import duration_seconds
-from gitmoor.api.registry import parse_resource
 from gitmoor.api.source import GitRepository
 from gitmoor.cluster import Kind
 from gitmoor.controllers import conditions
 from gitmoor.controllers.context import (
     Context,
-    deleting,
-    ready_status,
-    suspended,
     with_ready,
-    with_stalled,
 )
 from gitmoor.controllers.manager import Key, Result
 from gitmoor.errors import GitmoorError, InputError, Location
@@ -58,21 +53,8 @@ class GitRepositoryReconciler:
     async def reconcile(self, obj: KubeObject) -> Result:
         context = self.context
         started = time.monotonic()
-        if deleting(obj):
-            await context.drop_finalizer(obj)
-            context.metrics.forget(KIND.kind, obj["metadata"].get("namespace", ""),
-                                   obj["metadata"]["name"])  # fmt: skip
-            return Result(None)
-        try:
-            model = parse_resource(obj)
-            assert isinstance(model, GitRepository)
-        except InputError as exc:
-            # Nothing to retry until the object changes.
-            await context.write_status(obj, with_stalled(obj, "InvalidSpec", str(exc)))
-            return Result(None)
-        if suspended(obj):
-            context.finished(obj, started=started, revision=artifact_revision(obj),
-                             ready=ready_status(obj), result="suspended")  # fmt: skip
+        model = await context.opening(obj, GitRepository, revision=artifact_revision(obj))
+        if model is None:
             return Result(None)
         obj = await context.ensure_finalizer(obj)
         interval = duration_seconds(model.spec.interval)

@@ -151,7 +151,7 @@ class HelmReleaseReconciler:
             model = parse_resource(obj)
             assert isinstance(model, HelmRelease)
         except InputError as exc:
-            await context.write_status(obj, with_stalled(obj, "InvalidSpec", str(exc)))
+            await context.write_status(obj, with_stalled(obj, conditions.INVALID_SPEC, str(exc)))
             return Result(None)
         target = self._target(model)
         if deleting(obj):

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gitmoor.api.meta import duration_seconds
-from gitmoor.api.registry import parse_resource
 from gitmoor.api.source import HelmRepository
 from gitmoor.cluster import Kind
 from gitmoor.controllers import conditions
@@ -30,7 +29,6 @@ from gitmoor.controllers.chartsources import (
     AUTHENTICATION_FAILED,
     DEFAULT_TIMEOUT,
     INDEXATION_FAILED,
-    INVALID_SPEC,
     URL_INVALID,
     chart_cache,
     failure,
@@ -43,14 +41,11 @@ from gitmoor.controllers.chartsources import (
 from gitmoor.controllers.context import (
     Context,
     base_status,
-    deleting,
-    ready_status,
-    suspended,
     with_stalled,
 )
 from gitmoor.controllers.gitrepository import artifact_revision
 from gitmoor.controllers.manager import Key, Result
-from gitmoor.errors import GitmoorError, InputError
+from gitmoor.errors import GitmoorError
 from gitmoor.manifests import KubeObject
 from gitmoor.source.charts import cache_index
 
@@ -74,20 +69,8 @@ class HelmRepositoryReconciler:
     async def reconcile(self, obj: KubeObject) -> Result:
         context = self.context
         started = time.monotonic()
-        if deleting(obj):
-            await context.drop_finalizer(obj)
-            context.metrics.forget(KIND.kind, obj["metadata"].get("namespace", ""),
-                                   obj["metadata"]["name"])  # fmt: skip
-            return Result(None)
-        try:
-            model = parse_resource(obj)
-            assert isinstance(model, HelmRepository)
-        except InputError as exc:
-            await context.write_status(obj, with_stalled(obj, INVALID_SPEC, str(exc)))
-            return Result(None)
-        if suspended(obj):
-            context.finished(obj, started=started, revision=artifact_revision(obj),
-                             ready=ready_status(obj), result="suspended")  # fmt: skip
+        model = await context.opening(obj, HelmRepository, revision=artifact_revision(obj))
+        if model is None:
             return Result(None)
         if model.spec.is_oci:
             return await self._static(obj, model, started)

@@ -95,7 +95,7 @@ class KustomizationReconciler:
             model = parse_resource(obj)
             assert isinstance(model, Kustomization)
         except InputError as exc:
-            await context.write_status(obj, with_stalled(obj, "InvalidSpec", str(exc)))
+            await context.write_status(obj, with_stalled(obj, conditions.INVALID_SPEC, str(exc)))
             return Result(None)
         owner = Owner(model.name, model.namespace, force=bool(model.spec.force))
         if deleting(obj):

@@ -20,13 +20,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from gitmoor.api.meta import duration_seconds
-from gitmoor.api.registry import parse_resource
 from gitmoor.api.source import OCIRepository
 from gitmoor.cluster import Kind
+from gitmoor.controllers import conditions
 from gitmoor.controllers.chartsources import (
     AUTHENTICATION_FAILED,
     DEFAULT_TIMEOUT,
-    INVALID_SPEC,
     OCI_ARTIFACT_PULL_FAILED,
     chart_cache,
     failure,
@@ -37,9 +36,6 @@ from gitmoor.controllers.chartsources import (
 )
 from gitmoor.controllers.context import (
     Context,
-    deleting,
-    ready_status,
-    suspended,
     with_stalled,
 )
 from gitmoor.controllers.gitrepository import artifact_revision
@@ -65,27 +61,15 @@ class OCIRepositoryReconciler:
     async def reconcile(self, obj: KubeObject) -> Result:
         context = self.context
         started = time.monotonic()
-        if deleting(obj):
-            await context.drop_finalizer(obj)
-            context.metrics.forget(KIND.kind, obj["metadata"].get("namespace", ""),
-                                   obj["metadata"]["name"])  # fmt: skip
-            return Result(None)
-        try:
-            model = parse_resource(obj)
-            assert isinstance(model, OCIRepository)
-        except InputError as exc:
-            await context.write_status(obj, with_stalled(obj, INVALID_SPEC, str(exc)))
-            return Result(None)
-        if suspended(obj):
-            context.finished(obj, started=started, revision=artifact_revision(obj),
-                             ready=ready_status(obj), result="suspended")  # fmt: skip
+        model = await context.opening(obj, OCIRepository, revision=artifact_revision(obj))
+        if model is None:
             return Result(None)
         unsupported = _unsupported(model)
         if unsupported:
             # Ignoring these would pick other tags, or skip a signature check, silently.
             message = (f"{model.display}: {', '.join(unsupported)} not supported yet; "
                        "remove it to pull without it")  # fmt: skip
-            await context.write_status(obj, with_stalled(obj, INVALID_SPEC, message))
+            await context.write_status(obj, with_stalled(obj, conditions.INVALID_SPEC, message))
             return Result(None)
         obj = await context.ensure_finalizer(obj)
         interval = duration_seconds(model.spec.interval)
@@ -112,7 +96,7 @@ class OCIRepositoryReconciler:
         except InputError as exc:
             # The reference itself is wrong: only a change to the spec can mend it.
             message = str(exc.at(object=model.display))
-            await context.write_status(obj, with_stalled(obj, INVALID_SPEC, message))
+            await context.write_status(obj, with_stalled(obj, conditions.INVALID_SPEC, message))
             context.finished(obj, started=started, revision=artifact_revision(obj),
                              ready="False", error=exc)  # fmt: skip
             return Result(None)
