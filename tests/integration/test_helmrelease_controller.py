@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import helm_python
 import pytest
 
 from gitmoor import releases
@@ -397,3 +398,30 @@ async def test_a_release_removed_from_git_is_uninstalled(env: Env, tmp_path: Pat
 
     await eventually(uninstalled)
     assert await env.cluster.get("apps/v1", "Deployment", "from-git", "apps") is None
+
+
+@pytest.mark.timeout(300)
+async def test_a_chart_from_a_git_repository_path(env: Env, tmp_path: Path) -> None:
+    repo = tmp_path / "charts-repo"
+    (repo / "charts").mkdir(parents=True)
+    helm_python.Chart.create("gitchart", repo / "charts").close()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a chart")
+    await env.cluster.apply({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "charts-repo", "namespace": "apps"},
+        "spec": {"interval": "10m", "url": repo.as_uri(), "ref": {"branch": "main"}},
+    })  # fmt: skip
+    await env.cluster.apply({
+        "apiVersion": HR[0], "kind": HR[1],
+        "metadata": {"name": "from-path", "namespace": "apps"},
+        "spec": {"interval": "10m", "values": {"replicaCount": 1},
+                 "chart": {"spec": {"chart": "./charts/gitchart",
+                                    "sourceRef": {"kind": "GitRepository",
+                                                  "name": "charts-repo"}}}},
+    })  # fmt: skip
+    await eventually(lambda: ready_at(env, "from-path", 1))
+    snapshot = (await env.release("from-path"))["status"]["history"][0]
+    assert (snapshot["chartName"], snapshot["chartVersion"]) == ("gitchart", "0.1.0")
+    assert await env.cluster.get("apps/v1", "Deployment", "from-path-gitchart", "apps")
