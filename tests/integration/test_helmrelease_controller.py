@@ -425,3 +425,61 @@ async def test_a_chart_from_a_git_repository_path(env: Env, tmp_path: Path) -> N
     snapshot = (await env.release("from-path"))["status"]["history"][0]
     assert (snapshot["chartName"], snapshot["chartVersion"]) == ("gitchart", "0.1.0")
     assert await env.cluster.get("apps/v1", "Deployment", "from-path-gitchart", "apps")
+
+
+def chart_with_crd(build: Path, version: str, description: str) -> Path:
+    """Helm's scaffold chart ``crdchart`` with a CRD in its crds/ directory."""
+    scaffold = build / f"crdchart-src-{version}"
+    scaffold.mkdir(parents=True)
+    helm_python.Chart.create("crdchart", scaffold).close()
+    (scaffold / "crdchart" / "crds").mkdir()
+    (scaffold / "crdchart" / "crds" / "widgets.yaml").write_text(dump_all([{
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                     "openAPIV3Schema": {"type": "object", "description": description,
+                                         "x-kubernetes-preserve-unknown-fields": True}}}]},
+    }]))  # fmt: skip
+    return Path(helm_python.package(scaffold / "crdchart", destination=build, version=version))
+
+
+@pytest.mark.timeout(300)
+async def test_crd_policies(env: Env) -> None:
+    crd = ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "widgets.example.com")
+    env.charts.publish(chart_with_crd(env.workdir / "build", "1.0.0", "first"))
+
+    async def release(name: str, version: str, **spec: Any) -> None:
+        await env.cluster.apply({
+            "apiVersion": HR[0], "kind": HR[1], "metadata": {"name": name, "namespace": "apps"},
+            "spec": {"interval": "10m", "chart": {"spec": {
+                "chart": "crdchart", "version": version,
+                "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}, **spec},
+        })  # fmt: skip
+
+    # Skip: the release installs, its CRD does not.
+    await release("skipping", "1.0.0", install={"crds": "Skip"})
+    await eventually(lambda: ready_at(env, "skipping", 1))
+    assert await env.cluster.get(*crd) is None
+
+    # Create (the default): made on install; an upgrade (default Skip) leaves it alone.
+    await release("creating", "1.0.0")
+    await eventually(lambda: ready_at(env, "creating", 1))
+    created = await env.cluster.get(*crd)
+    assert created is not None
+    assert created["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] == "first"
+    env.charts.publish(chart_with_crd(env.workdir / "build", "1.1.0", "second"))
+    await release("creating", "1.1.0")
+    await eventually(lambda: ready_at(env, "creating", 2))
+    kept = await env.cluster.get(*crd)
+    assert kept is not None
+    assert kept["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] == "first"
+
+    # CreateReplace on upgrade: the chart's new CRD replaces the old one.
+    await release("creating", "1.1.0", upgrade={"crds": "CreateReplace"},
+                  values={"replicaCount": 2})  # fmt: skip
+    await eventually(lambda: ready_at(env, "creating", 3))
+    replaced = await env.cluster.get(*crd)
+    assert replaced is not None
+    assert replaced["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] == "second"

@@ -47,6 +47,7 @@ from gitmoor.api.meta import duration_seconds
 from gitmoor.api.registry import parse_resource
 from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
 from gitmoor.apply import drift
+from gitmoor.apply.engine import wait_established
 from gitmoor.apply.plan import sort_key
 from gitmoor.cluster import Kind
 from gitmoor.controllers import conditions
@@ -73,7 +74,7 @@ from gitmoor.errors import (
 )
 from gitmoor.manifests import KubeObject, ObjectKey, key_of, load_all
 from gitmoor.releases import Release, Target
-from gitmoor.render.helm import prepared_chart
+from gitmoor.render.helm import prepared_chart, release_crds
 from gitmoor.render.repository import ChartSource
 from gitmoor.render.values import compose_values, values_digest
 from gitmoor.source.fetcher import Fetcher
@@ -272,7 +273,9 @@ class HelmReleaseReconciler:
             return Result(None)
 
         try:
-            with prepared_chart(model, chart.path) as helm_chart:
+            await self._crds(model, chart, action)
+            # Helm is handed the chart without its crds/: they were applied above, by policy.
+            with prepared_chart(model, chart.path, without_crds=True) as helm_chart:
                 released = await asyncio.to_thread(
                     self._act, action, model, target, helm_chart, values
                 )
@@ -334,6 +337,28 @@ class HelmReleaseReconciler:
         if remediation is not None and remediation.remediate_last_failure is not None:
             return bool(remediation.remediate_last_failure)
         return self._retries(model, action) > 0
+
+    async def _crds(self, model: HelmRelease, chart: ChartSource, action: str) -> None:
+        """The chart's CRDs by the HelmRelease's policy, before Helm runs: Create makes the
+        missing ones, CreateReplace applies them all (taking their fields over), Skip leaves
+        them; then waits until they are served. A failure is the action's failure."""
+        policy, crds = await asyncio.to_thread(release_crds, model, chart.path, action)
+        if policy == "Skip" or not crds:
+            return
+        cluster = self.context.cluster
+        try:
+            for crd in crds:
+                name = (crd.get("metadata") or {}).get("name", "")
+                if policy == "Create" and await cluster.get(
+                    "apiextensions.k8s.io/v1", "CustomResourceDefinition", name
+                ):
+                    continue
+                await cluster.apply(crd, force=True)
+            await wait_established(cluster, crds, timeout=self._timeout(model, action))
+        except ClusterError as exc:
+            raise ReleaseError(
+                f"CRDs of the chart ({policy}): {exc.message}", Location(object=model.display)
+            ) from None
 
     def _act(
         self,

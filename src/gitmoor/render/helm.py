@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import posixpath
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -119,14 +120,42 @@ def render_release(
 
 
 @contextlib.contextmanager
-def prepared_chart(hr: HelmRelease, chart_path: Path) -> Iterator[helm_python.Chart]:
+def prepared_chart(
+    hr: HelmRelease, chart_path: Path, *, without_crds: bool = False
+) -> Iterator[helm_python.Chart]:
     """The chart at ``chart_path`` as helm-controller hands it to Helm for ``hr``: its
-    valuesFiles as the defaults, its schemas dropped when the HelmRelease says so."""
+    valuesFiles as the defaults, its schemas dropped when the HelmRelease says so, and its
+    ``crds/`` left out with ``without_crds`` (the caller applies them by the CRD policy)."""
     with contextlib.ExitStack() as stack:
         chart = stack.enter_context(_load(hr, chart_path))
         metadata = chart.metadata
         label = f"chart {metadata.get('name', '')}-{metadata.get('version', '')}"
-        yield _prepared(hr, chart, label, stack)
+        yield _prepared(hr, chart, label, stack, without_crds=without_crds)
+
+
+def release_crds(hr: HelmRelease, chart_path: Path, action: str) -> tuple[str, list[KubeObject]]:
+    """The CRD policy for ``action`` (install or upgrade) and the chart's CRDs (from its
+    ``crds/`` directories), as helm-controller reads them: install defaults to Create,
+    upgrade to Skip; v2beta1's skipCRDs stands for install when no policy is given."""
+    with contextlib.ExitStack() as stack:
+        chart = stack.enter_context(_load(hr, chart_path))
+        metadata = chart.metadata
+        label = f"chart {metadata.get('name', '')}-{metadata.get('version', '')}"
+        crds = _chart_crds(hr, chart, label)
+    return crd_policy(hr, action), crds
+
+
+def crd_policy(hr: HelmRelease, action: str) -> str:
+    """Skip, Create or CreateReplace: what ``spec.install.crds`` / ``spec.upgrade.crds``
+    say, with helm-controller's defaults (install Create, upgrade Skip)."""
+    if action == "install":
+        install = hr.spec.install
+        if install and install.crds:
+            return str(install.crds)
+        # v2beta1's skipCRDs stands when no policy is given
+        return "Skip" if install and install.skip_crds else "Create"
+    upgrade = hr.spec.upgrade
+    return str(upgrade.crds) if upgrade and upgrade.crds else "Skip"
 
 
 @contextlib.contextmanager
@@ -142,7 +171,12 @@ def _load(hr: HelmRelease, chart_path: Path) -> Iterator[helm_python.Chart]:
 
 
 def _prepared(
-    hr: HelmRelease, chart: helm_python.Chart, label: str, stack: contextlib.ExitStack
+    hr: HelmRelease,
+    chart: helm_python.Chart,
+    label: str,
+    stack: contextlib.ExitStack,
+    *,
+    without_crds: bool = False,
 ) -> helm_python.Chart:
     """The chart as helm-controller renders it: valuesFiles as its defaults, and without
     its values schemas when the HelmRelease disables schema validation.
@@ -153,7 +187,7 @@ def _prepared(
     defaults = _values_files(hr, chart, label)
     install = hr.spec.install
     drop_schemas = bool(install and install.disable_schema_validation)
-    if defaults is None and not drop_schemas:
+    if defaults is None and not drop_schemas and not (without_crds and chart.crds):
         return chart
     workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gitmoor-chart-"))
     root = Path(chart.save_dir(workdir))
@@ -163,6 +197,9 @@ def _prepared(
     if drop_schemas:
         for directory in _chart_dirs(root):
             (directory / SCHEMA_FILE).unlink(missing_ok=True)
+    if without_crds:
+        for directory in _chart_dirs(root):
+            shutil.rmtree(directory / "crds", ignore_errors=True)
     return stack.enter_context(helm_python.Chart.load(root))
 
 
@@ -243,12 +280,7 @@ def _chart_crds(hr: HelmRelease, chart: helm_python.Chart, label: str) -> list[K
 
 
 def _crds_by_policy(hr: HelmRelease, crds: list[KubeObject]) -> list[KubeObject]:
-    install = hr.spec.install
-    policy = install.crds if install and install.crds else None
-    if policy is None:
-        # v2beta1's skipCRDs stands when no policy is given
-        policy = "Skip" if install and install.skip_crds else "Create"
-    return [] if policy == "Skip" else crds
+    return [] if crd_policy(hr, "install") == "Skip" else crds
 
 
 def _post_render(hr: HelmRelease, objects: list[KubeObject]) -> list[KubeObject]:
