@@ -25,6 +25,11 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
             ["--objects", "40", "--kustomizations", "4", "--rounds", "1"],
             ["40 objects in 4 Kustomizations", "no-op reconcile / no-op apply"],
         ),
+        (
+            "helm.py",
+            ["--releases", "3", "--rounds", "1"],
+            ["3 HelmReleases", "Helm upgrades caused by gitmoor's no-op reconciles"],
+        ),
     ],
 )
 def test_bench_runs(script: str, argv: list[str], expected: list[str]) -> None:
