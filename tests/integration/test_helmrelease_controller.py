@@ -483,3 +483,63 @@ async def test_crd_policies(env: Env) -> None:
     replaced = await env.cluster.get(*crd)
     assert replaced is not None
     assert replaced["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] == "second"
+
+
+def chart_with_failing_test(build: Path) -> Path:
+    """The scaffold chart ``failtest`` whose Helm test pod crash-loops in the sandbox."""
+    scaffold = build / "failtest-src"
+    scaffold.mkdir(parents=True)
+    helm_python.Chart.create("failtest", scaffold).close()
+    test = scaffold / "failtest" / "templates" / "tests" / "test-connection.yaml"
+    hook = '"helm.sh/hook": test'
+    failing = hook + "\n    sandbox.gitmoor.dev/fail: crashloop"
+    test.write_text(test.read_text().replace(hook, failing))
+    return Path(helm_python.package(scaffold / "failtest", destination=build, version="1.0.0"))
+
+
+@pytest.mark.timeout(300)
+async def test_helm_tests_after_the_release(env: Env) -> None:
+    env.charts.publish(chart_with_failing_test(env.workdir / "build"))
+
+    async def release(name: str, chart: str, **test: Any) -> None:
+        await env.cluster.apply({
+            "apiVersion": HR[0], "kind": HR[1], "metadata": {"name": name, "namespace": "apps"},
+            "spec": {"interval": "10m", "timeout": "20s", "test": {"enable": True, **test},
+                     "chart": {"spec": {"chart": chart, "version": "1.0.0",
+                                        "sourceRef": {"kind": "HelmRepository",
+                                                      "name": "charts"}}}},
+        })  # fmt: skip
+
+    def test_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
+        found = conditions.find((obj.get("status") or {}).get("conditions"), "TestSuccess")
+        return dict(found) if found else None
+
+    await release("tested", "web")
+    await eventually(lambda: ready_at(env, "tested", 1))
+    passed = test_condition(await env.release("tested"))
+    assert passed is not None
+    assert (passed["status"], passed["reason"]) == ("True", "TestSucceeded")
+
+    await release("failing", "failtest")
+
+    async def failed_test() -> bool:
+        """the failing test is reported"""
+        obj = await env.cluster.get(*HR, "failing", "apps")
+        found = test_condition(obj or {})
+        return bool(found and found["status"] == "False")
+
+    await eventually(failed_test)
+    obj = await env.release("failing")
+    ready = conditions.find(obj["status"]["conditions"], conditions.READY)
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("False", "TestFailed")
+
+    await release("ignored", "failtest", ignoreFailures=True)
+
+    async def ready_despite_test() -> bool:
+        """Ready with a failed test ignored"""
+        obj = await env.cluster.get(*HR, "ignored", "apps")
+        found = test_condition(obj or {})
+        return bool(found and found["status"] == "False" and conditions.is_true(obj or {}))
+
+    await eventually(ready_despite_test)

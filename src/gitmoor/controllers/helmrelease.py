@@ -104,6 +104,9 @@ ROLLBACK_SUCCEEDED = "RollbackSucceeded"
 UNINSTALL_SUCCEEDED = "UninstallSucceeded"
 RETRIES_EXCEEDED = "RetriesExceeded"
 INIT_FAILED = "InitFailed"
+TEST_SUCCESS = "TestSuccess"
+TEST_SUCCEEDED = "TestSucceeded"
+TEST_FAILED = "TestFailed"
 STATE_ERROR = "StateError"
 DRIFT_DETECTED = "DriftDetected"
 DRIFT_CORRECTED = "DriftCorrected"
@@ -297,6 +300,14 @@ class HelmReleaseReconciler:
         except RenderError as exc:
             await self._fail(obj, INIT_FAILED, exc.message, started)
             return Result(interval, failed=True)
+        tested = await self._test(model, target, released)
+        if tested is not None and not tested[0] and not _ignores_test_failures(model):
+            failures = (spent + 1) if same_attempt else 1
+            return await self._failed(
+                obj, model, target, action, ReleaseError(tested[1], Location(object=model.display)),
+                failures, retries, {**attempted, **extra}, snapshots, started, interval,
+                tested=tested,
+            )  # fmt: skip
         await self._succeeded(
             obj,
             model,
@@ -306,6 +317,7 @@ class HelmReleaseReconciler:
             snapshots,
             {**attempted, **extra, "lastAttemptedReleaseAction": action},
             action=action,
+            tested=tested,
         )
         context.finished(obj, started=started, revision=version, ready="True")
         return Result(interval)
@@ -337,6 +349,24 @@ class HelmReleaseReconciler:
         if remediation is not None and remediation.remediate_last_failure is not None:
             return bool(remediation.remediate_last_failure)
         return self._retries(model, action) > 0
+
+    async def _test(
+        self, model: HelmRelease, target: Target, released: Release
+    ) -> tuple[bool, str] | None:
+        """Helm's tests after a successful action, when ``spec.test.enable``: (passed, what
+        to report), or None when tests are not asked for."""
+        test = model.spec.test
+        if test is None or not test.enable:
+            return None
+        where = f"release {target.namespace}/{target.name}.v{released.revision}"
+        try:
+            await asyncio.to_thread(releases.test, target, timeout=self._timeout(model, "test"))
+        except ReleaseError as exc:
+            return False, f"Helm test failed for {where}: {exc.message}"
+        return True, (
+            f"Helm test succeeded for {where} with chart "
+            f"{released.chart_name}@{released.chart_version}"
+        )
 
     async def _crds(self, model: HelmRelease, chart: ChartSource, action: str) -> None:
         """The chart's CRDs by the HelmRelease's policy, before Helm runs: Create makes the
@@ -492,10 +522,15 @@ class HelmReleaseReconciler:
         snapshots: list[dict[str, Any]],
         started: float,
         interval: float,
+        *,
+        tested: tuple[bool, str] | None = None,
     ) -> Result:
         """Record the failure, remediate as configured, and say when to try again."""
         context = self.context
-        reason = INSTALL_FAILED if action == "install" else UPGRADE_FAILED
+        if tested is not None:
+            reason = TEST_FAILED
+        else:
+            reason = INSTALL_FAILED if action == "install" else UPGRADE_FAILED
         exhausted = retries >= 0 and failures > retries
         remediation: tuple[str, str] | None = None
         if not exhausted or self._remediate_last(model, action):
@@ -513,9 +548,12 @@ class HelmReleaseReconciler:
             failures=int((obj.get("status") or {}).get("failures") or 0) + 1,
             **{"installFailures" if action == "install" else "upgradeFailures": failures},
         )
-        status["conditions"] = conditions.set_condition(
-            status["conditions"], RELEASED, False, reason, exc.message, generation=generation
-        )
+        status["conditions"] = _with_test(
+            conditions.set_condition(
+                status["conditions"], RELEASED, tested is not None, reason, exc.message,
+                generation=generation,
+            ), tested, generation,
+        )  # fmt: skip
         if remediation is not None:
             status["conditions"] = conditions.set_condition(
                 status["conditions"],
@@ -608,6 +646,7 @@ class HelmReleaseReconciler:
         attempted: dict[str, Any],
         *,
         action: str | None,
+        tested: tuple[bool, str] | None = None,
     ) -> None:
         context = self.context
         target = self._target(model)
@@ -635,14 +674,14 @@ class HelmReleaseReconciler:
             **failures,
             history=_snapshots(history, snapshots, model, {newest.revision: digest}),
         )
-        status["conditions"] = conditions.set_condition(
+        status["conditions"] = _with_test(conditions.set_condition(
             conditions.remove(status["conditions"], REMEDIATED),
             RELEASED,
             True,
             reason,
             message,
             generation=generation,
-        )
+        ), tested, generation)  # fmt: skip
         written = await context.write_status(obj, status)
         if action is not None:
             await context.recorder(CONTROLLER).record(
@@ -764,6 +803,24 @@ def _fetch_chart(
 
 
 _SOURCE_KINDS = ("HelmRepository", "OCIRepository", "GitRepository")
+
+
+def _ignores_test_failures(model: HelmRelease) -> bool:
+    """A failed test leaves the release Ready when ``spec.test.ignoreFailures``."""
+    return bool(model.spec.test and model.spec.test.ignore_failures)
+
+
+def _with_test(
+    found: list[dict[str, Any]], tested: tuple[bool, str] | None, generation: int | None
+) -> list[dict[str, Any]]:
+    """The conditions with TestSuccess set from the tests just run (kept as they were when
+    no test ran)."""
+    if tested is None:
+        return found
+    passed, message = tested
+    reason = TEST_SUCCEEDED if passed else TEST_FAILED
+    return conditions.set_condition(found, TEST_SUCCESS, passed, reason, message,
+                                    generation=generation)  # fmt: skip
 
 
 def _chart_source(obj: Mapping[str, Any]) -> tuple[str, str, str]:
