@@ -171,6 +171,22 @@ def test_image_tag_change_is_exactly_one_changed_object(repo: Repo, settings: Pa
     assert "1 changed, 0 added, 0 removed" in result.stderr
 
 
+def test_release_values_change_shows_the_objects_it_changes(repo: Repo, settings: Path) -> None:
+    repo.edit("apps/nats/helmrelease.yaml", 'tag: "2.11.8"', 'tag: "2.11.9"')
+    repo.commit("nats 2.11.9")
+    result = diff(repo, settings)
+    assert result.exit_code == 1, result.stderr
+    changed = [line.split()[1] for line in result.stdout.splitlines()
+               if line.startswith("changed ")]  # fmt: skip
+    # The HelmRelease itself, and what the chart renders from the new value.
+    assert sorted(changed) == [
+        "HelmRelease.helm.toolkit.fluxcd.io/nats/nats",
+        "StatefulSet.apps/nats/nats",
+    ]
+    added = [line for line in result.stdout.splitlines() if line.startswith("+")]
+    assert any(line.strip().endswith("image: docker.io/library/nats:2.11.9") for line in added)
+
+
 def test_removed_release_shows_its_objects_removed(repo: Repo, settings: Path) -> None:
     repo.edit("apps/kustomization.yaml", "  - home-assistant\n", "")
     repo.commit("drop home-assistant")
