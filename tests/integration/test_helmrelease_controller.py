@@ -543,3 +543,49 @@ async def test_helm_tests_after_the_release(env: Env) -> None:
         return bool(found and found["status"] == "False" and conditions.is_true(obj or {}))
 
     await eventually(ready_despite_test)
+
+
+@pytest.mark.timeout(300)
+async def test_reconcile_strategy_revision_upgrades_on_each_commit(
+    env: Env, tmp_path: Path
+) -> None:
+    repo = tmp_path / "charts-repo"
+    (repo / "charts").mkdir(parents=True)
+    helm_python.Chart.create("gitchart", repo / "charts").close()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "a chart")
+    source = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "charts-repo", "namespace": "apps"},
+        "spec": {"interval": "10m", "url": repo.as_uri(), "ref": {"branch": "main"}},
+    }  # fmt: skip
+    await env.cluster.apply(source)
+    for name, strategy in (("by-revision", "Revision"), ("by-version", "ChartVersion")):
+        await env.cluster.apply({
+            "apiVersion": HR[0], "kind": HR[1],
+            "metadata": {"name": name, "namespace": "apps"},
+            "spec": {"interval": "10m", "chart": {"spec": {
+                "chart": "./charts/gitchart", "reconcileStrategy": strategy,
+                "sourceRef": {"kind": "GitRepository", "name": "charts-repo"}}}},
+        })  # fmt: skip
+    for name in ("by-revision", "by-version"):
+        await eventually(lambda name=name: ready_at(env, name, 1))
+    first = (await env.release("by-revision"))["status"]["history"][0]["chartVersion"]
+    assert first.startswith("0.1.0+")
+
+    # A commit that changes the chart's defaults but not its version.
+    values = repo / "charts" / "gitchart" / "values.yaml"
+    values.write_text(values.read_text().replace("replicaCount: 1", "replicaCount: 2"))
+    git(repo, "commit", "-q", "-am", "two replicas")
+    live_source = await env.cluster.get("source.toolkit.fluxcd.io/v1", "GitRepository",
+                                        "charts-repo", "apps")  # fmt: skip
+    assert live_source is not None
+    await env.cluster.patch(live_source, {"metadata": {"annotations": {
+        "reconcile.fluxcd.io/requestedAt": "commit"}}})  # fmt: skip
+    await eventually(lambda: ready_at(env, "by-revision", 2))
+    second = (await env.release("by-revision"))["status"]["history"][0]["chartVersion"]
+    assert second.startswith("0.1.0+")
+    assert second != first
+    # ChartVersion (the default) upgrades only when the version changes.
+    assert env.helm_history("by-version") == [(1, "deployed")]

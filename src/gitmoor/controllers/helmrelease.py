@@ -278,7 +278,9 @@ class HelmReleaseReconciler:
         try:
             await self._crds(model, chart, action)
             # Helm is handed the chart without its crds/: they were applied above, by policy.
-            with prepared_chart(model, chart.path, without_crds=True) as helm_chart:
+            with prepared_chart(
+                model, chart.path, without_crds=True, version=version
+            ) as helm_chart:
                 released = await asyncio.to_thread(
                     self._act, action, model, target, helm_chart, values
                 )
@@ -834,9 +836,20 @@ def _chart_source(obj: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _chart_version(model: HelmRelease, chart: ChartSource) -> str:
-    """The chart's version, as helm-controller reports a release's revision."""
+    """The chart's version, as helm-controller reports a release's revision; with
+    ``reconcileStrategy: Revision`` for a chart from Git, the version plus the commit
+    (``1.0.0+a1b2c3d4e5f6``), so that every new commit upgrades the release."""
     with prepared_chart(model, chart.path) as loaded:
-        return str(loaded.metadata.get("version", ""))
+        version = str(loaded.metadata.get("version", ""))
+    spec = model.spec.chart.spec if model.spec.chart else None
+    if (
+        spec is not None
+        and spec.reconcile_strategy == "Revision"
+        and spec.source_ref.kind == "GitRepository"
+    ):
+        digest = chart.revision.rpartition(":")[2]
+        return f"{version}+{digest[:12]}"
+    return version
 
 
 def _snapshots(

@@ -30,7 +30,7 @@ import helm_python
 
 from gitmoor.api.helm import GROUP, HelmRelease, KustomizePostRenderer
 from gitmoor.errors import Location, ManifestError, RenderError
-from gitmoor.manifests import KubeObject, dump, dump_all, load_all
+from gitmoor.manifests import KubeObject, dump, dump_all, load, load_all
 from gitmoor.render.kustomize_cli import kustomize_build
 from gitmoor.render.scope import is_namespaced
 from gitmoor.render.values import (
@@ -121,16 +121,17 @@ def render_release(
 
 @contextlib.contextmanager
 def prepared_chart(
-    hr: HelmRelease, chart_path: Path, *, without_crds: bool = False
+    hr: HelmRelease, chart_path: Path, *, without_crds: bool = False, version: str | None = None
 ) -> Iterator[helm_python.Chart]:
     """The chart at ``chart_path`` as helm-controller hands it to Helm for ``hr``: its
-    valuesFiles as the defaults, its schemas dropped when the HelmRelease says so, and its
-    ``crds/`` left out with ``without_crds`` (the caller applies them by the CRD policy)."""
+    valuesFiles as the defaults, its schemas dropped when the HelmRelease says so, its
+    ``crds/`` left out with ``without_crds`` (the caller applies them by the CRD policy),
+    and its version replaced by ``version`` (reconcileStrategy Revision)."""
     with contextlib.ExitStack() as stack:
         chart = stack.enter_context(_load(hr, chart_path))
         metadata = chart.metadata
         label = f"chart {metadata.get('name', '')}-{metadata.get('version', '')}"
-        yield _prepared(hr, chart, label, stack, without_crds=without_crds)
+        yield _prepared(hr, chart, label, stack, without_crds=without_crds, version=version)
 
 
 def release_crds(hr: HelmRelease, chart_path: Path, action: str) -> tuple[str, list[KubeObject]]:
@@ -177,6 +178,7 @@ def _prepared(
     stack: contextlib.ExitStack,
     *,
     without_crds: bool = False,
+    version: str | None = None,
 ) -> helm_python.Chart:
     """The chart as helm-controller renders it: valuesFiles as its defaults, and without
     its values schemas when the HelmRelease disables schema validation.
@@ -187,7 +189,8 @@ def _prepared(
     defaults = _values_files(hr, chart, label)
     install = hr.spec.install
     drop_schemas = bool(install and install.disable_schema_validation)
-    if defaults is None and not drop_schemas and not (without_crds and chart.crds):
+    renamed = version is not None and version != chart.metadata.get("version")
+    if defaults is None and not drop_schemas and not (without_crds and chart.crds) and not renamed:
         return chart
     workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="gitmoor-chart-"))
     root = Path(chart.save_dir(workdir))
@@ -200,6 +203,11 @@ def _prepared(
     if without_crds:
         for directory in _chart_dirs(root):
             shutil.rmtree(directory / "crds", ignore_errors=True)
+    if renamed:
+        chart_file = root / "Chart.yaml"
+        manifest = load(chart_file.read_text(encoding="utf-8"), file=str(chart_file))
+        manifest["version"] = version
+        chart_file.write_text(json.dumps(manifest), encoding="utf-8")
     return stack.enter_context(helm_python.Chart.load(root))
 
 
