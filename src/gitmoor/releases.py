@@ -10,12 +10,15 @@ blocks (the SDK is a C library); controllers run them in a thread. Failures come
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import helm_python
+from helm_python import _native as hp_native
+from helm_python import config as hp_config
 
 from gitmoor.errors import Location, ReleaseError
 
@@ -127,6 +130,36 @@ def manifest(target: Target) -> str:
             raise _error(target, "status", exc) from None
 
 
+@dataclass(frozen=True)
+class Options:
+    """What helm-controller passes to Helm beyond the Helm SDK wrapper's parameters."""
+
+    disable_hooks: bool = False
+    wait_for_jobs: bool = False
+    force_replace: bool = False
+    """Upgrades and rollbacks replace objects instead of patching them (``upgrade.force``)."""
+
+
+def _native(
+    helm: helm_python.Config,
+    function: str,
+    chart: helm_python.Chart | None,
+    *args: Any,
+    options: Mapping[str, Any],
+) -> Any:
+    """Call Helm's C library as helm_python's methods do, with the options JSON extended:
+    the library takes disable_hooks, wait_for_jobs, force_replace and force_conflicts, but
+    the wrapper's methods have no parameters for them."""
+    present = json.dumps({k: v for k, v in options.items() if v is not None and v is not False})
+    if chart is None:
+        return hp_native.call_string(function, helm._raw(), *args, present)
+    handle, ref = helm._chart_args(chart)
+    payload = hp_native.call_string(
+        function, helm._raw(), helm._context_arg(None), handle, ref, *args, present
+    )
+    return hp_config._loads_obj(payload)
+
+
 def install(
     target: Target,
     chart: helm_python.Chart,
@@ -135,13 +168,16 @@ def install(
     timeout: float,
     wait: bool,
     create_namespace: bool,
+    options: Options = Options(),
 ) -> Release:
     with _helm(target) as helm:
         try:
-            raw = helm.install(
-                chart, target.name, dict(values), namespace=target.namespace,
-                timeout=int(timeout), wait=WAIT if wait else None,
-                create_namespace=create_namespace,
+            raw = _native(
+                helm, "helm_install", chart, target.name, json.dumps(dict(values)),
+                options={"namespace": target.namespace, "timeout_seconds": int(timeout),
+                         "wait": WAIT if wait else None, "create_namespace": create_namespace,
+                         "disable_hooks": options.disable_hooks,
+                         "wait_for_jobs": options.wait_for_jobs and wait},
             )  # fmt: skip
         except helm_python.HelmError as exc:
             raise _error(target, "install", exc) from None
@@ -157,35 +193,60 @@ def upgrade(
     wait: bool,
     max_history: int,
     cleanup_on_fail: bool,
+    options: Options = Options(),
 ) -> Release:
+    """An upgrade that takes over fields other managers changed (``force_conflicts``, as
+    helm-controller's server-side apply does), or replaces objects with ``force_replace``."""
     with _helm(target) as helm:
         try:
-            raw = helm.upgrade(
-                chart, target.name, dict(values), namespace=target.namespace,
-                timeout=int(timeout), wait=WAIT if wait else None, max_history=max_history,
-                cleanup_on_fail=cleanup_on_fail, reset_values=True,
+            raw = _native(
+                helm, "helm_upgrade", chart, target.name, json.dumps(dict(values)),
+                options={"namespace": target.namespace, "timeout_seconds": int(timeout),
+                         "wait": WAIT if wait else None, "max_history": max_history,
+                         "cleanup_on_fail": cleanup_on_fail, "reset_values": True,
+                         "disable_hooks": options.disable_hooks,
+                         "wait_for_jobs": options.wait_for_jobs and wait,
+                         "force_replace": options.force_replace,
+                         "force_conflicts": not options.force_replace},
             )  # fmt: skip
         except helm_python.HelmError as exc:
             raise _error(target, "upgrade", exc) from None
     return Release.of(raw)
 
 
-def rollback(target: Target, revision: int, *, timeout: float, wait: bool) -> None:
+def rollback(
+    target: Target, revision: int, *, timeout: float, wait: bool, options: Options = Options()
+) -> None:
     with _helm(target) as helm:
         try:
-            helm.rollback(
-                target.name, version=revision, timeout=int(timeout), wait=WAIT if wait else None
-            )
+            hp_native.call_status(
+                "helm_rollback", helm._raw(), target.name,
+                json.dumps({k: v for k, v in {
+                    "version": revision, "timeout_seconds": int(timeout),
+                    "wait": WAIT if wait else None, "disable_hooks": options.disable_hooks,
+                    "wait_for_jobs": options.wait_for_jobs and wait,
+                    "force_replace": options.force_replace,
+                }.items() if v is not None and v is not False}),
+            )  # fmt: skip
         except helm_python.HelmError as exc:
             raise _error(target, "rollback", exc) from None
 
 
-def uninstall(target: Target, *, timeout: float, keep_history: bool, wait: bool) -> None:
+def uninstall(
+    target: Target,
+    *,
+    timeout: float,
+    keep_history: bool,
+    wait: bool,
+    options: Options = Options(),
+) -> None:
     with _helm(target) as helm:
         try:
-            helm.uninstall(
-                target.name, keep_history=keep_history, timeout=int(timeout),
-                ignore_not_found=True, wait=WAIT if wait else None,
+            _native(
+                helm, "helm_uninstall", None, target.name,
+                options={"keep_history": keep_history, "timeout_seconds": int(timeout),
+                         "ignore_not_found": True, "wait": WAIT if wait else None,
+                         "disable_hooks": options.disable_hooks},
             )  # fmt: skip
         except helm_python.HelmError as exc:
             raise _error(target, "uninstall", exc) from None

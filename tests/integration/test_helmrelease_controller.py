@@ -589,3 +589,32 @@ async def test_reconcile_strategy_revision_upgrades_on_each_commit(
     assert second != first
     # ChartVersion (the default) upgrades only when the version changes.
     assert env.helm_history("by-version") == [(1, "deployed")]
+
+
+def chart_with_hook(build: Path) -> Path:
+    """The scaffold chart ``hooked`` with a post-install hook ConfigMap."""
+    scaffold = build / "hooked-src"
+    scaffold.mkdir(parents=True)
+    helm_python.Chart.create("hooked", scaffold).close()
+    (scaffold / "hooked" / "templates" / "hook.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hook\n"
+        '  annotations:\n    helm.sh/hook: post-install\ndata:\n  ran: "yes"\n'
+    )
+    return Path(helm_python.package(scaffold / "hooked", destination=build, version="1.0.0"))
+
+
+@pytest.mark.timeout(300)
+async def test_disable_hooks(env: Env) -> None:
+    env.charts.publish(chart_with_hook(env.workdir / "build"))
+    for name, disabled in (("with-hooks", False), ("without-hooks", True)):
+        await env.cluster.apply({
+            "apiVersion": HR[0], "kind": HR[1], "metadata": {"name": name, "namespace": "apps"},
+            "spec": {"interval": "10m", "install": {"disableHooks": disabled},
+                     "chart": {"spec": {"chart": "hooked", "version": "1.0.0",
+                                        "sourceRef": {"kind": "HelmRepository",
+                                                      "name": "charts"}}}},
+        })  # fmt: skip
+    for name in ("with-hooks", "without-hooks"):
+        await eventually(lambda name=name: ready_at(env, name, 1))
+    assert await env.cluster.get("v1", "ConfigMap", "with-hooks-hook", "apps") is not None
+    assert await env.cluster.get("v1", "ConfigMap", "without-hooks-hook", "apps") is None

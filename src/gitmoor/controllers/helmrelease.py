@@ -166,6 +166,7 @@ class HelmReleaseReconciler:
                     timeout=self._timeout(model, "uninstall"),
                     keep_history=bool(model.spec.uninstall and model.spec.uninstall.keep_history),
                     wait=not (model.spec.uninstall and model.spec.uninstall.disable_wait),
+                    options=_options(model, "uninstall"),
                 )
             await context.drop_finalizer(obj)
             context.metrics.forget(KIND.kind, model.namespace, model.name)
@@ -409,6 +410,7 @@ class HelmReleaseReconciler:
                 timeout=self._timeout(model, "install"),
                 wait=not (install and install.disable_wait),
                 create_namespace=bool(install and install.create_namespace),
+                options=_options(model, "install"),
             )
         upgrade = model.spec.upgrade
         return releases.upgrade(
@@ -421,6 +423,7 @@ class HelmReleaseReconciler:
             if model.spec.max_history is not None
             else DEFAULT_MAX_HISTORY,
             cleanup_on_fail=bool(upgrade and upgrade.cleanup_on_fail),
+            options=_options(model, "upgrade"),
         )
 
     async def _drift(
@@ -606,6 +609,7 @@ class HelmReleaseReconciler:
                     timeout=self._timeout(model, "uninstall"),
                     keep_history=False,
                     wait=True,
+                    options=_options(model, "uninstall"),
                 )
                 return UNINSTALL_SUCCEEDED, (
                     f"Helm uninstall succeeded for release {target.namespace}/{target.name}"
@@ -628,6 +632,7 @@ class HelmReleaseReconciler:
                 previous.revision,
                 timeout=self._timeout(model, "rollback"),
                 wait=not (rollback and rollback.disable_wait),
+                options=_options(model, "rollback"),
             )
             return ROLLBACK_SUCCEEDED, (
                 f"Helm rollback to previous release {target.namespace}/{target.name}"
@@ -805,6 +810,16 @@ def _fetch_chart(
 
 
 _SOURCE_KINDS = ("HelmRepository", "OCIRepository", "GitRepository")
+
+
+def _options(model: HelmRelease, action: str) -> releases.Options:
+    """The HelmRelease's disableHooks, disableWaitForJobs and force for ``action``."""
+    part = getattr(model.spec, action, None)
+    return releases.Options(
+        disable_hooks=bool(part and part.disable_hooks),
+        wait_for_jobs=not (part and getattr(part, "disable_wait_for_jobs", False)),
+        force_replace=bool(part and getattr(part, "force", False)),
+    )
 
 
 def _ignores_test_failures(model: HelmRelease) -> bool:
