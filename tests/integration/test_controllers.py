@@ -25,11 +25,12 @@ from gitmoor.demo.homelab import (
     demo_decryption_secret,
     serve_example_charts,
 )
+from gitmoor.secrets import devserver
 
 if TYPE_CHECKING:
     from sandbox_fixtures import Sandbox
 
-pytest_plugins = ["sandbox_fixtures"]
+pytest_plugins = ["sandbox_fixtures", "openbao_fixtures"]
 
 BRANCH = "production"
 OLLAMA = "apps/llm-ollama/deployment.yaml"
@@ -92,7 +93,10 @@ def example_charts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example
 
 @pytest.fixture
 async def running(
-    sandbox: Sandbox, tmp_path: Path, example_charts: ExampleCharts
+    sandbox: Sandbox,
+    tmp_path: Path,
+    example_charts: ExampleCharts,
+    openbao: devserver.DevServer,
 ) -> AsyncIterator[Running]:
     cluster = Cluster.connect(sandbox.kubeconfig)
     repo = tmp_path / "homelab"
@@ -100,6 +104,9 @@ async def running(
     await install_crds(cluster)
     bootstrap = bootstrap_objects(url, branch=BRANCH, path=ROOT_PATH)
     settings = [example_charts.cluster_settings, demo_decryption_secret()]
+    # The example's ClusterSecretStore reads from OpenBao, as gitmoor up sets it up.
+    devserver.configure_example(openbao, kubernetes=None)
+    settings = devserver.example_objects(openbao, settings)
     await apply_bootstrap(cluster, [bootstrap[0], *settings, *bootstrap[1:]])
     manager, _ = build_manager(cluster, cache_dir=tmp_path / "cache", dependency_requeue=1.0,
                                kubeconfig=sandbox.kubeconfig)  # fmt: skip

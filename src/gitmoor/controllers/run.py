@@ -11,6 +11,7 @@ from gitmoor.api.crds import crd_manifests
 from gitmoor.apply.engine import wait_established
 from gitmoor.cluster import Cluster
 from gitmoor.controllers.context import Context
+from gitmoor.controllers.externalsecret import register as register_external_secrets
 from gitmoor.controllers.gitrepository import GitRepositoryReconciler
 from gitmoor.controllers.helmrelease import HelmReleaseReconciler
 from gitmoor.controllers.helmrepository import HelmRepositoryReconciler
@@ -59,6 +60,7 @@ def build_manager(
     manager.register(OCIRepositoryReconciler(context))
     manager.register(KustomizationReconciler(context))
     manager.register(HelmReleaseReconciler(context, kubeconfig=kubeconfig))
+    register_external_secrets(manager, context)
     return manager, context
 
 
