@@ -21,6 +21,7 @@ from gitmoor.cli.common import EXIT_CHANGES, EXIT_OK, Output, default_cache_dir
 from gitmoor.cli.sandbox_cmd import default_sandbox_dir
 from gitmoor.cluster import Cluster
 from gitmoor.controllers import conditions
+from gitmoor.controllers.externalsecret import attempted, list_external_secrets
 from gitmoor.controllers.leader import LeaderElector
 from gitmoor.controllers.run import (
     apply_bootstrap,
@@ -39,6 +40,7 @@ from gitmoor.demo.homelab import (
 from gitmoor.manifests import KubeObject
 from gitmoor.observe.logs import configure_logging
 from gitmoor.sandbox import process
+from gitmoor.secrets import devserver
 
 LEASE_NAME = "gitmoor-controllers"
 HELM_RELEASES = ("helm.toolkit.fluxcd.io/v2", "HelmRelease")
@@ -134,7 +136,9 @@ async def _up(
         while not runner.done():
             items = await cluster.list(*KUSTOMIZATIONS)
             live.update(_table(items))
-            if once and (settled(items) or time.monotonic() > deadline):
+            # ExternalSecrets look healthy before their first sync: wait for that too.
+            synced = attempted(await list_external_secrets(cluster))
+            if once and ((settled(items) and synced) or time.monotonic() > deadline):
                 stop.set()
                 break
             with contextlib.suppress(asyncio.TimeoutError):
@@ -144,13 +148,16 @@ async def _up(
     if helm_releases:
         output.err.print()
         output.err.print(_releases_table(helm_releases))
-    everything = [*items, *helm_releases]
+    external_secrets = await list_external_secrets(cluster)
+    everything = [*items, *helm_releases, *external_secrets]
     ready = sum(conditions.is_true(o) for o in everything)
     output.info(
         f"\n{sum(conditions.is_true(o) for o in items)}/{len(items)} Kustomizations Ready, "
         f"{sum(conditions.is_true(o) for o in helm_releases)}/{len(helm_releases)} "
         "HelmReleases Ready"
-    )
+        + (f", {sum(conditions.is_true(o) for o in external_secrets)}/{len(external_secrets)} "
+           "ExternalSecrets Ready" if external_secrets else "")
+    )  # fmt: skip
     for obj in everything:
         if not conditions.is_true(obj):
             found = conditions.find((obj.get("status") or {}).get("conditions"), conditions.READY)
@@ -231,6 +238,11 @@ def up(
             with output.err.status("publishing the example's charts"):
                 charts = stack.enter_context(serve_example_charts(directory / "charts"))
             settings = [charts.cluster_settings, demo_decryption_secret()]
+            with output.err.status("starting OpenBao"):
+                vault = devserver.start_example(directory)
+            settings = devserver.example_objects(vault, settings)
+            output.info(f"► OpenBao dev server on {vault.address} "
+                        f"(root token in {vault.token_file})")  # fmt: skip
             output.info(f"► charts served at {charts.repository.url} and "
                         f"oci://{charts.registry.host} while this runs")  # fmt: skip
         else:
