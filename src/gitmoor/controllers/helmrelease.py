@@ -243,9 +243,11 @@ class HelmReleaseReconciler:
                 await self._fail(obj, STATE_ERROR, message, started)
                 return Result(interval, failed=True)
             written_as_now = {**base_status(obj), **attempted, **extra}
-            if not conditions.is_true(obj) or any(
-                status.get(k) != v for k, v in written_as_now.items()
-            ):
+            stale = {k: v for k, v in written_as_now.items() if status.get(k) != v}
+            if conditions.is_true(obj) and set(stale) <= _ACKNOWLEDGEMENTS:
+                if stale:  # a request to acknowledge: Helm's history has nothing new
+                    await context.write_status(obj, stale)
+            else:
                 await self._succeeded(
                     obj,
                     model,
@@ -810,6 +812,7 @@ def _fetch_chart(
 
 
 _SOURCE_KINDS = ("HelmRepository", "OCIRepository", "GitRepository")
+_ACKNOWLEDGEMENTS = {"lastHandledReconcileAt", "lastHandledForceAt", "lastHandledResetAt"}
 
 
 def _options(model: HelmRelease, action: str) -> releases.Options:
