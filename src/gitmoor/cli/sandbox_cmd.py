@@ -13,6 +13,7 @@ import click
 from gitmoor.cli.common import EXIT_OK, Output
 from gitmoor.sandbox import process
 from gitmoor.sandbox.process import SandboxInfo
+from gitmoor.secrets import devserver
 
 # As `systemctl status` and LSB init scripts: 3 means "not running", 0 running.
 EXIT_NOT_RUNNING = 3
@@ -132,8 +133,9 @@ def up(state_dir: Path | None, port: int | None, nodes: int) -> None:
 def down(state_dir: Path | None) -> None:
     """Stop the sandbox; its objects stay for the next `up`.
 
-    Sends SIGTERM and, if it has not exited after 10 seconds, SIGKILL. Exit code 0
-    also when nothing was running.
+    Sends SIGTERM and, if it has not exited after 10 seconds, SIGKILL; the OpenBao dev
+    server `gitmoor up` started beside it stops too. Exit code 0 also when nothing was
+    running.
 
     \b
     Example:
@@ -146,6 +148,10 @@ def down(state_dir: Path | None) -> None:
         output.info(f"no sandbox running in {directory}")
     else:
         output.info(f"sandbox stopped (pid {stopped.pid}, port {stopped.port})")
+    # `gitmoor up` runs an OpenBao dev server beside the sandbox; it goes down with it.
+    vault = devserver.stop(directory / devserver.DIRECTORY)
+    if vault is not None:
+        output.info(f"OpenBao dev server stopped (pid {vault.pid})")
 
 
 @sandbox.command()

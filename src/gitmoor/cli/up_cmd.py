@@ -277,6 +277,9 @@ def up(
 @click.option("--leader-election-namespace", envvar="RUNTIME_NAMESPACE", default="flux-system",
               show_default=True, help="Namespace of the Lease (env RUNTIME_NAMESPACE: the "
               "Pod's own namespace in a cluster).")  # fmt: skip
+@click.option("--external-secrets/--no-external-secrets", default=True, show_default=True,
+              help="Run the SecretStore and ExternalSecret controllers (turn off where the "
+              "External Secrets Operator runs).")  # fmt: skip
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
               help="Run only while holding the Lease gitmoor-controllers, so "
               "several instances can run for failover.")  # fmt: skip
@@ -288,6 +291,7 @@ def controllers(
     metrics_port: int,
     log_level: str,
     leader_election_namespace: str,
+    external_secrets: bool,
     leader_elect: bool,
 ) -> None:
     """Run the controllers against a cluster until stopped (JSON logs on stderr).
@@ -304,7 +308,7 @@ def controllers(
         cluster = Cluster.connect(kubeconfig, context=context_name)
         manager, context = build_manager(
             cluster, cache_dir=default_cache_dir(), concurrency=concurrency,
-            kubeconfig=kubeconfig,
+            kubeconfig=kubeconfig, external_secrets=external_secrets,
         )  # fmt: skip
         runner = (
             await context.metrics.serve(metrics_address, metrics_port) if metrics_port else None

@@ -44,9 +44,12 @@ def build_manager(
     metrics: Metrics | None = None,
     dependency_requeue: float = 10.0,
     kubeconfig: Path | None = None,
+    external_secrets: bool = True,
 ) -> tuple[Manager, Context]:
     """The manager with every controller registered. ``kubeconfig`` is for the Helm SDK,
-    which connects on its own (None: $KUBECONFIG, ~/.kube/config or in-cluster)."""
+    which connects on its own (None: $KUBECONFIG, ~/.kube/config or in-cluster).
+    ``external_secrets`` False leaves SecretStores and ExternalSecrets to another operator
+    (the External Secrets Operator itself) running in the same cluster."""
     manager = Manager(cluster, concurrency=concurrency, namespace=namespace)
     context = Context(
         cluster,
@@ -60,7 +63,8 @@ def build_manager(
     manager.register(OCIRepositoryReconciler(context))
     manager.register(KustomizationReconciler(context))
     manager.register(HelmReleaseReconciler(context, kubeconfig=kubeconfig))
-    register_external_secrets(manager, context)
+    if external_secrets:
+        register_external_secrets(manager, context)
     return manager, context
 
 

@@ -16,13 +16,11 @@ accepted by every client the sandbox serves (Go's kubectl and Helm, Python's ssl
 from __future__ import annotations
 
 import base64
-import fcntl
 import ipaddress
 import os
 import secrets
 import ssl
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gitmoor.errors import GitmoorError, Location
+from gitmoor.locks import locked_directory
 from gitmoor.manifests import dump
 
 CA_NAME = "gitmoor-sandbox-ca"
@@ -75,7 +74,7 @@ def ensure_pki(directory: Path, *, hosts: Sequence[str] = DEFAULT_HOSTS) -> Pki:
     """
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
-    with _locked(directory):
+    with locked_directory(directory):
         ca_key, ca_cert = _ensure_ca(directory)
         _ensure_server_cert(directory, ca_key, ca_cert, hosts)
         token = _ensure_token(directory / "token")
@@ -123,16 +122,6 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
         file.write(data)
     temporary.chmod(mode)  # the umask may have narrowed a public file's mode
     temporary.replace(path)
-
-
-@contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)
 
 
 def _ensure_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:

@@ -18,7 +18,6 @@ recycled process id is never taken for the sandbox, nor killed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import http.client
 import itertools
 import os
@@ -27,12 +26,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gitmoor.errors import GitmoorError, Location
+from gitmoor.locks import locked_directory
 from gitmoor.sandbox.pki import Pki, ensure_pki, write_file
 
 HOST = "127.0.0.1"
@@ -88,7 +88,7 @@ def start(
     """
     state_dir = state_dir.resolve()
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _locked(state_dir):
+    with locked_directory(state_dir):
         running = status(state_dir)
         if running is not None:
             if port is not None and port != running.port:
@@ -120,7 +120,7 @@ def start(
         try:
             _wait_ready(process, chosen, pki, log, timeout)
         except BaseException:
-            _terminate(process.pid, STOP_GRACE)
+            terminate(process.pid, STOP_GRACE)
             _pid_file(state_dir).unlink(missing_ok=True)
             raise
         return SandboxInfo(state_dir, process.pid, chosen, _started_at(state_dir), ready=True)
@@ -129,15 +129,15 @@ def start(
 def stop(state_dir: Path, *, grace: float = STOP_GRACE) -> SandboxInfo | None:
     """Stop the sandbox: SIGTERM, then SIGKILL after ``grace`` seconds. None if none ran."""
     state_dir = state_dir.resolve()
-    with _locked(state_dir):
+    with locked_directory(state_dir):
         return _stop(state_dir, grace)
 
 
 def status(state_dir: Path) -> SandboxInfo | None:
     """The sandbox running for ``state_dir``, or None; ``ready`` asks its ``/readyz``."""
     state_dir = state_dir.resolve()
-    pid = _read_int(_pid_file(state_dir))
-    port = _read_int(_port_file(state_dir))
+    pid = read_int(_pid_file(state_dir))
+    port = read_int(_port_file(state_dir))
     if pid is None or port is None or not _is_server(pid, state_dir):
         return None
     try:
@@ -165,7 +165,7 @@ def reset(state_dir: Path) -> SandboxInfo | None:
     after the next start.
     """
     state_dir = state_dir.resolve()
-    with _locked(state_dir):
+    with locked_directory(state_dir):
         stopped = _stop(state_dir, STOP_GRACE)
         for path in state_dir.glob("state.db*"):
             path.unlink()
@@ -175,7 +175,7 @@ def reset(state_dir: Path) -> SandboxInfo | None:
 def _stop(state_dir: Path, grace: float) -> SandboxInfo | None:
     running = status(state_dir)
     if running is not None:
-        _terminate(running.pid, grace)
+        terminate(running.pid, grace)
     _pid_file(state_dir).unlink(missing_ok=True)
     return running
 
@@ -188,21 +188,7 @@ def _port_file(state_dir: Path) -> Path:
     return state_dir / "sandbox.port"
 
 
-@contextlib.contextmanager
-def _locked(state_dir: Path) -> Iterator[None]:
-    """Serialises start, stop and reset of one directory across processes."""
-    if not state_dir.is_dir():
-        yield
-        return
-    descriptor = os.open(state_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)
-
-
-def _read_int(path: Path) -> int | None:
+def read_int(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())
     except (OSError, ValueError):
@@ -215,13 +201,13 @@ def _started_at(state_dir: Path) -> datetime:
 
 def _choose_port(state_dir: Path, requested: int | None) -> int:
     if requested is not None:
-        if not _port_free(requested):
+        if not port_free(requested):
             raise GitmoorError(
                 f"port {requested} on {HOST} is already in use", Location(field="--port")
             )
         return requested
-    previous = _read_int(_port_file(state_dir))
-    if previous is not None and _port_free(previous):
+    previous = read_int(_port_file(state_dir))
+    if previous is not None and port_free(previous):
         return previous
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
@@ -229,7 +215,7 @@ def _choose_port(state_dir: Path, requested: int | None) -> int:
         return port
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     # SO_REUSEADDR as aiohttp binds: a port whose old connections linger in TIME_WAIT
     # is free for the server, so it counts as free here too.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -333,7 +319,7 @@ def _inspect(pid: int) -> tuple[str, list[str]] | None:
     return (fields[0][0], fields[1:]) if fields else None
 
 
-def _terminate(pid: int, grace: float) -> None:
+def terminate(pid: int, grace: float) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace

@@ -37,17 +37,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hvac  # type: ignore[import-untyped]
-import hvac.exceptions  # type: ignore[import-untyped]
+import hvac
+import hvac.exceptions
 import requests
 
 from gitmoor.errors import GitmoorError, Location
+
+# The sandbox's process helpers: same locking, port reuse and termination for both servers.
+from gitmoor.locks import locked_directory
 from gitmoor.manifests import KubeObject
 from gitmoor.sandbox import process
 from gitmoor.sandbox.pki import write_file
-
-# The sandbox's process helpers: same locking, port reuse and termination for both servers.
-from gitmoor.sandbox.process import _locked, _port_free, _read_int, _terminate
+from gitmoor.sandbox.process import port_free, read_int, terminate
 
 HOST = "127.0.0.1"
 DIRECTORY = "openbao"
@@ -108,7 +109,7 @@ def start(directory: Path, *, timeout: float = START_TIMEOUT) -> DevServer:
     directory = directory.resolve()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
-    with _locked(directory):
+    with locked_directory(directory):
         running = status(directory)
         if running is not None:
             return DevServer(directory, running.pid, running.port, reused=True)
@@ -138,7 +139,7 @@ def start(directory: Path, *, timeout: float = START_TIMEOUT) -> DevServer:
         try:
             _wait_ready(server, child, log, timeout)
         except BaseException:
-            _terminate(child.pid, STOP_GRACE)
+            terminate(child.pid, STOP_GRACE)
             (directory / "openbao.pid").unlink(missing_ok=True)
             raise
         return server
@@ -148,8 +149,8 @@ def status(directory: Path) -> DevServer | None:
     """The dev server running for ``directory``: its recorded port answers, and accepts the
     recorded root token (which proves it is this directory's server)."""
     directory = directory.resolve()
-    pid = _read_int(directory / "openbao.pid")
-    port = _read_int(directory / "openbao.port")
+    pid = read_int(directory / "openbao.pid")
+    port = read_int(directory / "openbao.port")
     token_file = directory / "root-token"
     if pid is None or port is None or not token_file.exists():
         return None
@@ -166,10 +167,10 @@ def stop(directory: Path) -> DevServer | None:
     directory = directory.resolve()
     if not directory.is_dir():
         return None
-    with _locked(directory):
+    with locked_directory(directory):
         running = status(directory)
         if running is not None:
-            _terminate(running.pid, STOP_GRACE)
+            terminate(running.pid, STOP_GRACE)
         (directory / "openbao.pid").unlink(missing_ok=True)
         return running
 
@@ -291,8 +292,8 @@ def _ensure_token(path: Path) -> str:
 
 
 def _choose_port(directory: Path) -> int:
-    previous = _read_int(directory / "openbao.port")
-    if previous is not None and _port_free(previous):
+    previous = read_int(directory / "openbao.port")
+    if previous is not None and port_free(previous):
         return previous
     with socket.socket() as probe:
         probe.bind((HOST, 0))

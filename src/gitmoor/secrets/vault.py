@@ -40,8 +40,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import hvac  # type: ignore[import-untyped]
-import hvac.exceptions  # type: ignore[import-untyped]
+import hvac
+import hvac.exceptions
 import requests
 
 from gitmoor.api.secrets import ExternalSecretFind, RemoteRef

@@ -20,7 +20,6 @@ decimal. The same files always give the same digest, whatever commit they came f
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -32,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gitmoor.errors import SourceError
+from gitmoor.locks import locked_file
 
 EXECUTABLE = 0o100755
 REGULAR = 0o100644
@@ -97,7 +97,7 @@ class ArtifactStore:
     def mirror_lock(self, url: str) -> Iterator[Path]:
         """Hold the mirror of ``url`` for this process; yields the mirror's path."""
         path = self.mirror_path(url)
-        with _locked(path.with_name(path.name + ".lock")):
+        with locked_file(path.with_name(path.name + ".lock")):
             yield path
 
     def recorded(self, key: str) -> Recorded | None:
@@ -111,7 +111,7 @@ class ArtifactStore:
         """Store ``files`` (unless an artifact with the same content exists) and record them."""
         digest = digest_files(files)
         target = self.artifact_path(digest)
-        with _locked(self.root / "index.lock"):
+        with locked_file(self.root / "index.lock"):
             if not target.is_dir():
                 self._write_tree(target, files)
             index = self._read_index()
@@ -122,7 +122,7 @@ class ArtifactStore:
     def prune(self) -> list[Path]:
         """Remove the artifacts no source records any more; returns what was removed."""
         removed: list[Path] = []
-        with _locked(self.root / "index.lock"):
+        with locked_file(self.root / "index.lock"):
             kept = {entry.digest for entry in self._read_index().values()}
             if not self._artifacts.is_dir():
                 return removed
@@ -171,14 +171,3 @@ class ArtifactStore:
         staging = self._index.with_name(self._index.name + ".tmp")
         staging.write_text(json.dumps(document, indent=1) + "\n")
         os.replace(staging, self._index)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
