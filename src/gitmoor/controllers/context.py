@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -13,7 +13,7 @@ from gitmoor.api.meta import Resource
 from gitmoor.api.registry import parse_resource
 from gitmoor.cluster import Cluster
 from gitmoor.controllers import conditions
-from gitmoor.controllers.manager import REQUESTED_AT, Manager
+from gitmoor.controllers.manager import REQUESTED_AT, Key, Manager
 from gitmoor.errors import InputError
 from gitmoor.manifests import KubeObject
 from gitmoor.observe.events import EventRecorder
@@ -188,3 +188,16 @@ def ready_at_latest(obj: Mapping[str, Any]) -> bool:
     status = obj.get("status") or {}
     generation = (obj.get("metadata") or {}).get("generation")
     return status.get("observedGeneration") == generation and conditions.is_true(obj)
+
+
+class Reconciling:
+    """What the reconcilers share: the context, and no objects to queue when other kinds
+    change (a reconciler that depends on another kind says so in its own ``triggers``)."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    def triggers(
+        self, kind: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
+    ) -> Iterable[Key]:
+        return ()

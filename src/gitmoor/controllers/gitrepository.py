@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from gitmoor.api.meta import duration_seconds
@@ -19,10 +19,10 @@ from gitmoor.api.source import GitRepository
 from gitmoor.cluster import Kind
 from gitmoor.controllers import conditions
 from gitmoor.controllers.context import (
-    Context,
+    Reconciling,
     with_ready,
 )
-from gitmoor.controllers.manager import Key, Result
+from gitmoor.controllers.manager import Result
 from gitmoor.errors import GitmoorError, InputError, Location
 from gitmoor.manifests import KubeObject
 from gitmoor.source.fetcher import git_ref
@@ -39,16 +39,8 @@ def artifact_revision(obj: Mapping[str, Any] | None) -> str:
     return str(artifact.get("revision") or "")
 
 
-class GitRepositoryReconciler:
+class GitRepositoryReconciler(Reconciling):
     kind = KIND
-
-    def __init__(self, context: Context) -> None:
-        self.context = context
-
-    def triggers(
-        self, kind: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
-    ) -> Iterable[Key]:
-        return ()
 
     async def reconcile(self, obj: KubeObject) -> Result:
         context = self.context

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 from gitmoor.api.meta import duration_seconds
 from gitmoor.api.source import HelmRepository
@@ -39,12 +37,12 @@ from gitmoor.controllers.chartsources import (
     repo_auth,
 )
 from gitmoor.controllers.context import (
-    Context,
+    Reconciling,
     base_status,
     with_stalled,
 )
 from gitmoor.controllers.gitrepository import artifact_revision
-from gitmoor.controllers.manager import Key, Result
+from gitmoor.controllers.manager import Result
 from gitmoor.errors import GitmoorError
 from gitmoor.manifests import KubeObject
 from gitmoor.source.charts import cache_index
@@ -55,16 +53,8 @@ DEFAULT_INTERVAL = 60.0
 OCI_READY = "Helm repository is Ready"
 
 
-class HelmRepositoryReconciler:
+class HelmRepositoryReconciler(Reconciling):
     kind = KIND
-
-    def __init__(self, context: Context) -> None:
-        self.context = context
-
-    def triggers(
-        self, kind: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
-    ) -> Iterable[Key]:
-        return ()
 
     async def reconcile(self, obj: KubeObject) -> Result:
         context = self.context

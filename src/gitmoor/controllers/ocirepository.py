@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 from gitmoor.api.meta import duration_seconds
 from gitmoor.api.source import OCIRepository
@@ -35,11 +33,11 @@ from gitmoor.controllers.chartsources import (
     repo_auth,
 )
 from gitmoor.controllers.context import (
-    Context,
+    Reconciling,
     with_stalled,
 )
 from gitmoor.controllers.gitrepository import artifact_revision
-from gitmoor.controllers.manager import Key, Result
+from gitmoor.controllers.manager import Result
 from gitmoor.errors import GitmoorError, InputError
 from gitmoor.manifests import KubeObject
 from gitmoor.source.charts import resolve_oci_chart
@@ -47,16 +45,8 @@ from gitmoor.source.charts import resolve_oci_chart
 KIND = Kind("source.toolkit.fluxcd.io", "v1", "OCIRepository", "ocirepositories", True)
 
 
-class OCIRepositoryReconciler:
+class OCIRepositoryReconciler(Reconciling):
     kind = KIND
-
-    def __init__(self, context: Context) -> None:
-        self.context = context
-
-    def triggers(
-        self, kind: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
-    ) -> Iterable[Key]:
-        return ()
 
     async def reconcile(self, obj: KubeObject) -> Result:
         context = self.context
