@@ -33,7 +33,6 @@ Deleting a HelmRelease uninstalls its release (a finalizer holds the object unti
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import sys
 import time
@@ -45,7 +44,6 @@ from gitmoor import releases
 from gitmoor.api.helm import HelmRelease
 from gitmoor.api.meta import duration_seconds
 from gitmoor.api.registry import parse_resource
-from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
 from gitmoor.apply import drift
 from gitmoor.apply.engine import wait_established
 from gitmoor.apply.plan import sort_key
@@ -64,6 +62,12 @@ from gitmoor.controllers.context import (
 )
 from gitmoor.controllers.gitrepository import artifact_revision
 from gitmoor.controllers.manager import Key, Result
+from gitmoor.controllers.releasecharts import (
+    chart_source,
+    chart_version,
+    resolve_chart,
+    values_lookup,
+)
 from gitmoor.errors import (
     ClusterError,
     GitmoorError,
@@ -77,7 +81,6 @@ from gitmoor.releases import Release, Target
 from gitmoor.render.helm import prepared_chart, release_crds
 from gitmoor.render.repository import ChartSource
 from gitmoor.render.values import compose_values, values_digest
-from gitmoor.source.fetcher import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +137,7 @@ class HelmReleaseReconciler:
             return [
                 Key(KIND.kind, o["metadata"].get("namespace", ""), o["metadata"]["name"])
                 for o in self.context.manager.objects(KIND.kind)
-                if _chart_source(o) == source
+                if chart_source(o) == source
             ]
         if kind != KIND.kind or new is None:
             return []
@@ -207,9 +210,9 @@ class HelmReleaseReconciler:
             extra["lastHandledForceAt"] = annotations[FORCE_AT]
 
         try:
-            chart = await self._chart(model)
-            version = await asyncio.to_thread(_chart_version, model, chart)
-            values = compose_values(model, await self._values_lookup(model))
+            chart = await resolve_chart(self.context, model)
+            version = await asyncio.to_thread(chart_version, model, chart)
+            values = compose_values(model, await values_lookup(self.context, model))
         except ReleaseError as exc:
             await self._fail(obj, conditions.ARTIFACT_FAILED, exc.message, started)
             return Result(interval, failed=True)
@@ -698,69 +701,6 @@ class HelmReleaseReconciler:
                 annotations={"helm.toolkit.fluxcd.io/revision": newest.chart_version},
             )
 
-    async def _chart(self, model: HelmRelease) -> ChartSource:
-        """Fetch the chart the HelmRelease names; ReleaseError-free: source problems come
-        out as GitmoorError (ArtifactFailed)."""
-        cluster = self.context.cluster
-        secrets: dict[tuple[str, str], dict[str, bytes]] = {}
-        source: GitRepository | HelmRepository | OCIRepository
-        if model.spec.chart_ref is not None:
-            ref = model.spec.chart_ref
-            source = await self._source(
-                OCIRepository, ref.namespace or model.namespace, ref.name, "spec.chartRef", model
-            )
-        elif model.spec.chart is not None:
-            ref = model.spec.chart.spec.source_ref
-            model_type: type[GitRepository | HelmRepository] = (
-                HelmRepository if ref.kind == "HelmRepository" else GitRepository
-            )
-            source = await self._source(
-                model_type,
-                ref.namespace or model.namespace,
-                ref.name,
-                "spec.chart.spec.sourceRef",
-                model,
-            )
-        else:
-            raise InputError(
-                "needs spec.chart or spec.chartRef", Location(object=model.display, field="spec")
-            )
-        secret_ref = getattr(source.spec, "secret_ref", None)
-        if secret_ref is not None:
-            secret = await cluster.get("v1", "Secret", secret_ref.name, source.namespace)
-            if secret is not None:
-                secrets[(source.namespace, secret_ref.name)] = {
-                    k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()
-                }
-        fetcher = Fetcher(self.context.store.root, secrets=lambda ns, n: secrets.get((ns, n)))
-        return await asyncio.to_thread(_fetch_chart, fetcher, model, source)
-
-    async def _source(
-        self, model_type: type[Any], namespace: str, name: str, field: str, hr: HelmRelease
-    ) -> Any:
-        kind = model_type.KIND
-        api_version = f"{model_type.GROUP}/{model_type.VERSION}"
-        obj = self.context.manager.get(kind, namespace, name) or await self.context.cluster.get(
-            api_version, kind, name, namespace
-        )
-        if obj is None:
-            raise GitmoorError(
-                f"{kind} '{namespace}/{name}' not found", Location(object=hr.display, field=field)
-            )
-        return parse_resource(obj)
-
-    async def _values_lookup(self, model: HelmRelease) -> Any:
-        found: dict[tuple[str, str, str], dict[str, str]] = {}
-        for ref in model.spec.values_from or []:
-            obj = await self.context.cluster.get("v1", ref.kind, ref.name, model.namespace)
-            if obj is None:
-                continue
-            data = dict(obj.get("data") or {})
-            if ref.kind == "Secret":
-                data = {k: base64.b64decode(v).decode() for k, v in data.items()}
-            found[(ref.kind, model.namespace, ref.name)] = data
-        return lambda kind, namespace, name: found.get((kind, namespace, name))
-
     def _unready_dependency(self, obj: KubeObject) -> str | None:
         for namespace, name in dependencies(obj):
             dependency = self.context.manager.get(KIND.kind, namespace, name)
@@ -784,28 +724,6 @@ class HelmReleaseReconciler:
             error=GitmoorError(message) if warn else None,
             result=None if warn else reason,
         )
-
-
-def _fetch_chart(
-    fetcher: Fetcher, model: HelmRelease, source: GitRepository | HelmRepository | OCIRepository
-) -> ChartSource:
-    try:
-        if isinstance(source, OCIRepository):
-            return fetcher.oci_chart(source)
-        assert model.spec.chart is not None
-        spec = model.spec.chart.spec
-        if isinstance(source, HelmRepository):
-            return fetcher.helm_chart(source, spec.chart, spec.version)
-        tree = fetcher.git(source)
-        path = (tree.path / spec.chart).resolve()
-        if not path.is_relative_to(tree.path.resolve()) or not path.is_dir():
-            raise GitmoorError(
-                f"chart path {spec.chart!r} does not exist in {source.display}",
-                Location(object=model.display, field="spec.chart.spec.chart"),
-            )
-        return ChartSource(revision=tree.revision, path=path)
-    except GitmoorError as exc:
-        raise GitmoorError(exc.message, Location(object=model.display)) from None
 
 
 _SOURCE_KINDS = ("HelmRepository", "OCIRepository", "GitRepository")
@@ -838,33 +756,6 @@ def _with_test(
     reason = TEST_SUCCEEDED if passed else TEST_FAILED
     return conditions.set_condition(found, TEST_SUCCESS, passed, reason, message,
                                     generation=generation)  # fmt: skip
-
-
-def _chart_source(obj: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(kind, namespace, name) of the source a HelmRelease's chart comes from."""
-    spec = obj.get("spec") or {}
-    ref = (
-        spec.get("chartRef") or ((spec.get("chart") or {}).get("spec") or {}).get("sourceRef") or {}
-    )
-    namespace = ref.get("namespace") or (obj.get("metadata") or {}).get("namespace", "")
-    return (str(ref.get("kind", "")), namespace, str(ref.get("name", "")))
-
-
-def _chart_version(model: HelmRelease, chart: ChartSource) -> str:
-    """The chart's version, as helm-controller reports a release's revision; with
-    ``reconcileStrategy: Revision`` for a chart from Git, the version plus the commit
-    (``1.0.0+a1b2c3d4e5f6``), so that every new commit upgrades the release."""
-    with prepared_chart(model, chart.path) as loaded:
-        version = str(loaded.metadata.get("version", ""))
-    spec = model.spec.chart.spec if model.spec.chart else None
-    if (
-        spec is not None
-        and spec.reconcile_strategy == "Revision"
-        and spec.source_ref.kind == "GitRepository"
-    ):
-        digest = chart.revision.rpartition(":")[2]
-        return f"{version}+{digest[:12]}"
-    return version
 
 
 def _snapshots(
