@@ -30,6 +30,11 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
             ["--releases", "3", "--rounds", "1"],
             ["3 HelmReleases", "Helm upgrades caused by gitmoor's no-op reconciles"],
         ),
+        (
+            "externalsecrets.py",
+            ["--secrets", "20", "--namespaces", "2", "--rounds", "1"],
+            ["20 ExternalSecrets in 2 namespaces", "no-change refresh, all at once"],
+        ),
     ],
 )
 def test_bench_runs(script: str, argv: list[str], expected: list[str]) -> None:
