@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import helm_python
-from helm_python import _native as hp_native
 from helm_python import config as hp_config
 
+from gitmoor import helmnative
 from gitmoor.errors import Location, ReleaseError
 
 WAIT = "watcher"
@@ -150,11 +150,11 @@ def _native(
     """Call Helm's C library as helm_python's methods do, with the options JSON extended:
     the library takes disable_hooks, wait_for_jobs, force_replace and force_conflicts, but
     the wrapper's methods have no parameters for them."""
-    present = json.dumps({k: v for k, v in options.items() if v is not None and v is not False})
+    present = helmnative.options_json(options)
     if chart is None:
-        return hp_native.call_string(function, helm._raw(), *args, present)
+        return helmnative.call_string(function, helm._raw(), *args, present)
     handle, ref = helm._chart_args(chart)
-    payload = hp_native.call_string(
+    payload = helmnative.call_string(
         function, helm._raw(), helm._context_arg(None), handle, ref, *args, present
     )
     return hp_config._loads_obj(payload)
@@ -219,14 +219,14 @@ def rollback(
 ) -> None:
     with _helm(target) as helm:
         try:
-            hp_native.call_status(
+            helmnative.call_status(
                 "helm_rollback", helm._raw(), target.name,
-                json.dumps({k: v for k, v in {
+                helmnative.options_json({
                     "version": revision, "timeout_seconds": int(timeout),
                     "wait": WAIT if wait else None, "disable_hooks": options.disable_hooks,
                     "wait_for_jobs": options.wait_for_jobs and wait,
                     "force_replace": options.force_replace,
-                }.items() if v is not None and v is not False}),
+                }),
             )  # fmt: skip
         except helm_python.HelmError as exc:
             raise _error(target, "rollback", exc) from None

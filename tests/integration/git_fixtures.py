@@ -10,7 +10,6 @@ import getpass
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import threading
 import time
@@ -20,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tls_fixtures import make_pki
 
 SSHD = Path("/usr/sbin/sshd")
 PRIVSEP_DIR = Path("/run/sshd")
@@ -319,44 +319,20 @@ class _GitServer(ThreadingHTTPServer):
         self.accepted = accepted
 
 
-def openssl(cwd: Path, command: str) -> None:
-    subprocess.run(["openssl", *command.split()], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="session")
 def https_git(origin: Origin) -> Iterator[HttpsServer]:
     """``git http-backend`` over TLS, serving the directory of ``origin``'s bare repository."""
-    if shutil.which("openssl") is None:
-        pytest.fail("the openssl command is missing (Debian package openssl)")
-    pki = origin.bare.parent / "pki"
-    pki.mkdir()
-    openssl(
-        pki,
-        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=gitmoor-test-CA"
-        " -keyout ca.key -out ca.crt",
-    )
-    openssl(
-        pki,
-        "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr",
-    )
-    (pki / "san.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    openssl(
-        pki,
-        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1"
-        " -extfile san.ext -out server.crt",
-    )
+    pki = make_pki(origin.bare.parent / "pki")
     username, password, token = "flux", "s3cret-password", "s3cret-token"
     basic = base64.b64encode(f"{username}:{password}".encode()).decode()
     server = _GitServer(origin.bare.parent, {f"Basic {basic}", f"Bearer {token}"})
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki / "server.crt", pki / "server.key")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.socket = pki.server_tls().context().wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield HttpsServer(
             port=server.server_address[1],
-            ca_file=(pki / "ca.crt").read_bytes(),
+            ca_file=pki.ca_crt.read_bytes(),
             username=username,
             password=password,
             bearer_token=token,

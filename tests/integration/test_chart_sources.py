@@ -7,6 +7,7 @@ from pathlib import Path
 
 import helm_python
 import pytest
+from tls_fixtures import TlsPki, make_pki
 
 from gitmoor.demo.servers import (
     ChartRepoServer,
@@ -16,11 +17,11 @@ from gitmoor.demo.servers import (
     make_chart,
 )
 from gitmoor.errors import ChartNotFoundError, InputError, SourceError
+from gitmoor.source.chartauth import RepoAuth
 from gitmoor.source.charts import (
     HELM_CHART_LAYER,
     ChartArtifact,
     ChartCache,
-    RepoAuth,
     resolve_http_chart,
     resolve_oci_chart,
 )
@@ -414,3 +415,106 @@ def test_oci_login_refused(
     assert not isinstance(caught.value, ChartNotFoundError)
     assert private_registry.host in str(caught.value)
     assert "wrong-pw" not in str(caught.value)
+
+
+# --- TLS: a private CA and a client certificate --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TlsPki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def tls_repo(
+    tmp_path_factory: pytest.TempPathFactory, demo_charts: list[Path], pki: TlsPki
+) -> Iterator[ChartRepoServer]:
+    """An HTTPS chart repository that wants a client certificate its CA signed."""
+    tls = pki.server_tls(require_client_certificate=True)
+    with ChartRepoServer(tmp_path_factory.mktemp("tls-repo"), tls=tls) as server:
+        server.publish(*demo_charts)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tls_registry(
+    tmp_path_factory: pytest.TempPathFactory, demo_charts: list[Path], pki: TlsPki
+) -> Iterator[RegistryServer]:
+    """A docker-registry over TLS that wants a client certificate its CA signed."""
+    tls = pki.server_tls(require_client_certificate=True)
+    with RegistryServer(tmp_path_factory.mktemp("tls-registry"), tls=tls) as server:
+        for chart in demo_charts:
+            server.push(chart, auth=RepoAuth().with_tls(pki.secret_data()))
+        yield server
+
+
+def test_https_repository_with_a_private_ca_and_a_client_certificate(
+    tls_repo: ChartRepoServer, pki: TlsPki, cache: ChartCache
+) -> None:
+    auth = RepoAuth().with_tls(pki.secret_data())
+
+    artifact = resolve_http_chart(tls_repo.url, "demo", "1.x", cache=cache, auth=auth)
+
+    assert (artifact.name, artifact.version) == ("demo", "1.10.0")
+    assert rendered_image(artifact) == f'"nginx:{app_version("1.10.0")}"'
+    assert tls_repo.requests == ["/index.yaml", "/demo-1.10.0.tgz"]
+    assert not list((cache.root / "charts" / "tmp").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("client_certificate", "trusted", "says"),
+    [
+        (False, True, "certificate required"),
+        (True, False, "certificate signed by unknown authority"),
+    ],
+)
+def test_https_repository_refuses_what_tls_does_not_allow(
+    tls_repo: ChartRepoServer,
+    pki: TlsPki,
+    cache: ChartCache,
+    client_certificate: bool,
+    trusted: bool,
+    says: str,
+) -> None:
+    data = pki.secret_data(client_certificate=client_certificate)
+    if not trusted:
+        del data["ca.crt"]
+    before = len(tls_repo.requests)
+
+    with pytest.raises(SourceError) as caught:
+        resolve_http_chart(tls_repo.url, "demo", "1.x", cache=cache,
+                           auth=RepoAuth().with_tls(data))  # fmt: skip
+
+    assert says in str(caught.value)
+    assert tls_repo.url in str(caught.value)
+    assert len(tls_repo.requests) == before
+
+
+def test_oci_registry_with_a_private_ca_and_a_client_certificate(
+    tls_registry: RegistryServer, pki: TlsPki, cache: ChartCache
+) -> None:
+    auth = RepoAuth().with_tls(pki.secret_data())
+
+    artifact = resolve_oci_chart(
+        f"{tls_registry.url}/charts/demo", semver="~1.2", cache=cache, auth=auth
+    )
+
+    assert artifact.version == "1.2.0"
+    assert rendered_image(artifact) == f'"nginx:{app_version("1.2.0")}"'
+
+
+@pytest.mark.parametrize("client_certificate", [False, True])
+def test_oci_registry_refuses_what_tls_does_not_allow(
+    tls_registry: RegistryServer, pki: TlsPki, cache: ChartCache, client_certificate: bool
+) -> None:
+    data = pki.secret_data(client_certificate=client_certificate)
+    if client_certificate:
+        del data["ca.crt"]  # the client certificate alone: the server is not trusted
+
+    with pytest.raises(SourceError) as caught:
+        resolve_oci_chart(f"{tls_registry.url}/charts/demo", tag="1.0.0", cache=cache,
+                          auth=RepoAuth().with_tls(data))  # fmt: skip
+
+    assert not isinstance(caught.value, ChartNotFoundError)
+    assert tls_registry.host in str(caught.value)
+    assert "PRIVATE KEY" not in str(caught.value)

@@ -7,6 +7,7 @@ reported as driftDetection says."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import helm_python
 import pytest
+from tls_fixtures import make_pki
 
 from gitmoor import releases
 from gitmoor.bootstrap import git
@@ -22,8 +24,9 @@ from gitmoor.cluster import Cluster
 from gitmoor.controllers import conditions
 from gitmoor.controllers.helmrelease import RETRIES_EXCEEDED, ROLLBACK_SUCCEEDED
 from gitmoor.controllers.run import bootstrap_objects, build_manager, install_crds
-from gitmoor.demo.servers import ChartRepoServer, make_chart
+from gitmoor.demo.servers import ChartRepoServer, RegistryServer, make_chart
 from gitmoor.manifests import dump_all
+from gitmoor.source.chartauth import RepoAuth
 
 if TYPE_CHECKING:
     from sandbox_fixtures import Sandbox
@@ -425,6 +428,57 @@ async def test_a_chart_from_a_git_repository_path(env: Env, tmp_path: Path) -> N
     snapshot = (await env.release("from-path"))["status"]["history"][0]
     assert (snapshot["chartName"], snapshot["chartVersion"]) == ("gitchart", "0.1.0")
     assert await env.cluster.get("apps/v1", "Deployment", "from-path-gitchart", "apps")
+
+
+@pytest.mark.timeout(300)
+async def test_charts_from_tls_sources_with_a_client_certificate(env: Env, tmp_path: Path) -> None:
+    """A HelmRepository and an OCIRepository that want a client certificate from a private
+    CA, each named by a HelmRelease: both install."""
+    pki = make_pki(tmp_path / "pki")
+    tls = pki.server_tls(require_client_certificate=True)
+    chart = make_chart(tmp_path / "tls-build", "web", "1.0.0", "1.0")
+    with (
+        ChartRepoServer(tmp_path / "tls-repo", tls=tls) as repo,
+        RegistryServer(tmp_path / "tls-registry", tls=tls) as registry,
+    ):
+        repo.publish(chart)
+        url = registry.push(chart, auth=RepoAuth().with_tls(pki.secret_data()))
+        await env.cluster.apply({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "client-tls", "namespace": "apps"},
+            "data": {k: base64.b64encode(v).decode() for k, v in pki.secret_data().items()},
+        })  # fmt: skip
+        source = {"interval": "10m", "certSecretRef": {"name": "client-tls"}}
+        await env.cluster.apply({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "secure", "namespace": "apps"},
+            "spec": {"url": repo.url, **source},
+        })  # fmt: skip
+        await env.cluster.apply({
+            "apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "OCIRepository",
+            "metadata": {"name": "secure", "namespace": "apps"},
+            "spec": {"url": url, "ref": {"tag": "1.0.0"}, **source},
+        })  # fmt: skip
+        await env.cluster.apply({
+            "apiVersion": HR[0], "kind": HR[1],
+            "metadata": {"name": "from-https", "namespace": "apps"},
+            "spec": {"interval": "10m", "values": {"replicaCount": 1},
+                     "chart": {"spec": {"chart": "web", "version": "1.0.0",
+                                        "sourceRef": {"kind": "HelmRepository",
+                                                      "name": "secure"}}}},
+        })  # fmt: skip
+        await env.cluster.apply({
+            "apiVersion": HR[0], "kind": HR[1],
+            "metadata": {"name": "from-oci", "namespace": "apps"},
+            "spec": {"interval": "10m", "values": {"replicaCount": 1},
+                     "chartRef": {"kind": "OCIRepository", "name": "secure"}},
+        })  # fmt: skip
+        await eventually(lambda: ready_at(env, "from-https", 1))
+        await eventually(lambda: ready_at(env, "from-oci", 1))
+    for name in ("from-https", "from-oci"):
+        snapshot = (await env.release(name))["status"]["history"][0]
+        assert (snapshot["chartName"], snapshot["chartVersion"]) == ("web", "1.0.0")
+        assert env.helm_history(name) == [(1, "deployed")]
 
 
 def chart_with_crd(build: Path, version: str, description: str) -> Path:

@@ -1,5 +1,6 @@
 """The HelmRepository and OCIRepository controllers on the sandbox, against a real HTTP chart
-repository (basic auth) and a real docker-registry: artifacts, new revisions and their
+repository (basic auth, TLS with a client certificate) and a real docker-registry:
+artifacts, new revisions and their
 Events, refused credentials and a vanished server keeping the last artifact, semver and
 digest references, and the ``type: oci`` HelmRepository that stores nothing."""
 
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import helm_python
 import pytest
+from tls_fixtures import make_pki
 
 from gitmoor.apply.health import Status, health
 from gitmoor.cluster import Cluster
@@ -26,7 +28,8 @@ from gitmoor.controllers.context import FINALIZER
 from gitmoor.controllers.manager import REQUESTED_AT
 from gitmoor.controllers.run import build_manager, install_crds
 from gitmoor.demo.servers import ChartRepoServer, RegistryServer, bcrypt_hasher, make_chart
-from gitmoor.source.charts import ChartCache, RepoAuth, resolve_http_chart
+from gitmoor.source.chartauth import RepoAuth
+from gitmoor.source.charts import ChartCache, resolve_http_chart
 
 if TYPE_CHECKING:
     from sandbox_fixtures import Sandbox
@@ -48,10 +51,13 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 60.0
 
 
 def secret(name: str, username: str, password: str) -> dict[str, Any]:
+    return secret_of(name, {"username": username.encode(), "password": password.encode()})
+
+
+def secret_of(name: str, data: dict[str, bytes]) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS},
-        "data": {"username": base64.b64encode(username.encode()).decode(),
-                 "password": base64.b64encode(password.encode()).decode()},
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }  # fmt: skip
 
 
@@ -317,18 +323,70 @@ async def test_oci_helm_repository_is_ready_without_an_artifact(running: Running
 
 @pytest.mark.timeout(120)
 async def test_what_cannot_be_honoured_is_refused_clearly(running: Running) -> None:
-    await running.cluster.apply(source("HelmRepository", "tls", url="https://127.0.0.1:1",
-                                       certSecretRef={"name": "tls-ca"}))  # fmt: skip
     await running.cluster.apply(source("OCIRepository", "signed", url="oci://127.0.0.1:1/c/d",
                                        verify={"provider": "cosign"}))  # fmt: skip
 
-    tls = await running.settled("HelmRepository", "tls")
     signed = await running.settled("OCIRepository", "signed")
 
-    assert ready(tls)["status"] == "False"
-    assert ready(tls)["reason"] == "AuthenticationFailed"
-    assert "spec.certSecretRef" in ready(tls)["message"]
-    assert f"HelmRepository {NS}/tls" in ready(tls)["message"]
     assert ready(signed)["status"] == "False"
     assert conditions.is_true(signed, conditions.STALLED)
     assert "spec.verify" in ready(signed)["message"]
+
+
+@pytest.mark.timeout(180)
+async def test_tls_from_a_cert_secret(
+    running: Running, built: dict[str, Path], tmp_path: Path
+) -> None:
+    """Both sources against servers that want a client certificate from a private CA."""
+    cluster = running.cluster
+    pki = make_pki(tmp_path / "pki")
+    tls = pki.server_tls(require_client_certificate=True)
+    client = RepoAuth().with_tls(pki.secret_data())
+    with (
+        ChartRepoServer(tmp_path / "repo", tls=tls) as repo,
+        RegistryServer(tmp_path / "registry", tls=tls) as registry,
+    ):
+        repo.publish(built["1.0.0"], built["1.1.0"])
+        url = registry.push(built["1.1.0"], auth=client)
+        await cluster.apply(secret_of("client-tls", pki.secret_data()))
+        await cluster.apply(secret_of("ca-only", pki.secret_data(client_certificate=False)))
+        await cluster.apply(secret_of("half", {"tls.crt": pki.client_crt.read_bytes()}))
+        cert = {"certSecretRef": {"name": "client-tls"}}
+        await cluster.apply(source("HelmRepository", "secure", url=repo.url, **cert))
+        await cluster.apply(source("OCIRepository", "secure", url=url, ref={"tag": "1.1.0"},
+                                   **cert))  # fmt: skip
+        await cluster.apply(source("HelmRepository", "ca-only", url=repo.url,
+                                   certSecretRef={"name": "ca-only"}))  # fmt: skip
+        await cluster.apply(source("HelmRepository", "half", url=repo.url,
+                                   certSecretRef={"name": "half"}))  # fmt: skip
+        await cluster.apply(source("OCIRepository", "missing", url=url, ref={"tag": "1.1.0"},
+                                   certSecretRef={"name": "nowhere"}))  # fmt: skip
+
+        helm = await running.settled("HelmRepository", "secure")
+        oci = await running.settled("OCIRepository", "secure")
+        ca_only = await running.settled("HelmRepository", "ca-only")
+        half = await running.settled("HelmRepository", "half")
+        missing = await running.settled("OCIRepository", "missing")
+
+    assert ready(helm)["status"] == "True", ready(helm)
+    index = stored_index(helm, running.cache)
+    assert index is not None
+    assert sorted(e["version"] for e in index["entries"]["demo"]) == ["1.0.0", "1.1.0"]
+    assert ready(oci)["status"] == "True", ready(oci)
+    chart = artifact_path(oci, running.cache)
+    assert chart is not None
+    assert chart_version(chart) == "1.1.0"
+
+    assert ready(ca_only)["status"] == "False"
+    assert ready(ca_only)["reason"] == "IndexationFailed"
+    assert "certificate required" in ready(ca_only)["message"]
+    assert ready(half)["status"] == "False"
+    assert f"Secret {NS}/half" in ready(half)["message"]
+    assert "data.tls.key" in ready(half)["message"]
+    assert ready(missing)["status"] == "False"
+    assert ready(missing)["reason"] == "AuthenticationFailed"
+    assert "spec.certSecretRef" in ready(missing)["message"]
+    assert f"secret '{NS}/nowhere' not found" in ready(missing)["message"]
+    written = json.dumps([o["status"] for o in (helm, oci, ca_only, half, missing)])
+    assert "PRIVATE KEY" not in written
+    assert "BEGIN CERTIFICATE" not in written

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gitmoor.errors import InputError, SourceError
-from gitmoor.source.charts import ChartCache, RepoAuth
+from gitmoor.errors import InputError
+from gitmoor.sandbox.pki import ensure_pki
+from gitmoor.source.chartauth import RepoAuth, read_repo_auth, tls_files
+from gitmoor.source.charts import ChartCache
 
 
 def test_from_secret_data() -> None:
@@ -28,12 +30,101 @@ def test_secret_text_must_be_utf8() -> None:
     assert caught.value.location.field == "data.password"
 
 
-@pytest.mark.parametrize("key", ["ca.crt", "caFile"])
-def test_a_ca_certificate_is_refused_not_ignored(key: str) -> None:
-    with pytest.raises(SourceError) as caught:
-        RepoAuth.from_secret_data({key: b"-----BEGIN CERTIFICATE-----"})
+@pytest.fixture(scope="module")
+def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """A real certificate and its key (the sandbox's PKI makes them)."""
+    pki = ensure_pki(tmp_path_factory.mktemp("pki"))
+    return {
+        "ca": pki.ca_cert.read_bytes(),
+        "cert": pki.server_cert.read_bytes(),
+        "key": pki.server_key.read_bytes(),
+    }
+
+
+def test_tls_from_a_kubernetes_tls_secret(pem: dict[str, bytes]) -> None:
+    login = RepoAuth(username="robot", password="hunter2")
+
+    auth = login.with_tls({"ca.crt": pem["ca"], "tls.crt": pem["cert"], "tls.key": pem["key"]})
+
+    assert (auth.username, auth.password) == ("robot", "hunter2")
+    assert (auth.ca_pem, auth.cert_pem, auth.key_pem) == (pem["ca"], pem["cert"], pem["key"])
+    assert auth.has_tls
+
+
+def test_the_older_tls_keys_of_the_login_secret(pem: dict[str, bytes]) -> None:
+    auth = RepoAuth.from_secret_data(
+        {"username": b"robot", "password": b"pw", "caFile": pem["ca"],
+         "certFile": pem["cert"], "keyFile": pem["key"]}
+    )  # fmt: skip
+
+    assert (auth.ca_pem, auth.cert_pem, auth.key_pem) == (pem["ca"], pem["cert"], pem["key"])
+
+
+def test_the_cert_secret_wins_over_the_login_secret(pem: dict[str, bytes]) -> None:
+    auth = read_repo_auth(
+        "apps",
+        ("login", {"username": b"robot", "caFile": pem["cert"]}),
+        ("tls", {"ca.crt": pem["ca"]}),
+    )
+
+    assert auth is not None
+    assert auth.username == "robot"
+    assert auth.ca_pem == pem["ca"]
+    assert auth.cert_pem is None
+
+
+def test_no_secrets_no_auth() -> None:
+    assert read_repo_auth("apps", None, None) is None
+
+
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [(("tls.crt", "cert"), "data.tls.key"), (("tls.key", "key"), "data.tls.crt")],
+)
+def test_a_client_certificate_needs_its_key(
+    pem: dict[str, bytes], given: tuple[str, str], field: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        read_repo_auth("apps", None, ("client-tls", {given[0]: pem[given[1]]}))
+
+    assert caught.value.location.field == field
+    assert caught.value.location.object == "Secret apps/client-tls"
+
+
+@pytest.mark.parametrize("key", ["ca.crt", "tls.crt", "tls.key"])
+def test_material_that_is_not_pem_is_named_not_quoted(pem: dict[str, bytes], key: str) -> None:
+    data = {"ca.crt": pem["ca"], "tls.crt": pem["cert"], "tls.key": pem["key"]}
+    data[key] = b"not-pem-s3cret-material"
+
+    with pytest.raises(InputError) as caught:
+        read_repo_auth("apps", ("login", {}), ("tls", data))
 
     assert caught.value.location.field == f"data.{key}"
+    assert caught.value.location.object == "Secret apps/tls"
+    assert "s3cret" not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_tls_files_live_for_the_call_only(pem: dict[str, bytes]) -> None:
+    auth = RepoAuth(ca_pem=pem["ca"], cert_pem=pem["cert"], key_pem=pem["key"])
+
+    with tls_files(auth) as options:
+        paths = {name: Path(path) for name, path in options.items()}
+        assert set(paths) == {"ca_file", "cert_file", "key_file"}
+        assert paths["key_file"].read_bytes() == pem["key"]
+        assert {p.stat().st_mode & 0o777 for p in paths.values()} == {0o600}
+        assert paths["key_file"].parent.stat().st_mode & 0o777 == 0o700
+
+    assert not any(p.exists() for p in paths.values())
+    with tls_files(RepoAuth(username="robot")) as none:
+        assert none == {}
+
+
+def test_repr_hides_the_key(pem: dict[str, bytes]) -> None:
+    shown = repr(RepoAuth(ca_pem=pem["ca"], cert_pem=pem["cert"], key_pem=pem["key"]))
+
+    assert "PRIVATE" not in shown
+    assert "client_certificate=True" in shown
 
 
 def test_repr_hides_the_password() -> None:

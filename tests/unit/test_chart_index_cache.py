@@ -9,7 +9,8 @@ import pytest
 
 from gitmoor.controllers.chartsources import artifact_path, human_size, stored_index
 from gitmoor.errors import SourceError
-from gitmoor.source.charts import ChartCache, RepoAuth
+from gitmoor.source.chartauth import RepoAuth
+from gitmoor.source.charts import ChartCache
 
 INDEX = {
     "apiVersion": "v1",

@@ -24,15 +24,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gitmoor.api.meta import LocalObjectReference
 from gitmoor.api.registry import split_api_version
 from gitmoor.api.source import HelmRepository, OCIRepository
 from gitmoor.controllers import conditions
 from gitmoor.controllers.context import Context, with_ready
 from gitmoor.controllers.gitrepository import artifact_revision
 from gitmoor.controllers.manager import Result
-from gitmoor.errors import AuthenticationError, GitmoorError, InputError, Location, SourceError
+from gitmoor.errors import AuthenticationError, GitmoorError, InputError, Location
 from gitmoor.manifests import KubeObject
-from gitmoor.source.charts import ChartCache, RepoAuth
+from gitmoor.source.chartauth import RepoAuth, read_repo_auth
+from gitmoor.source.charts import ChartCache
 
 CONTROLLER = "source-controller"
 DEFAULT_TIMEOUT = 60.0
@@ -87,26 +89,29 @@ def _digest(source: Mapping[str, Any] | None) -> str:
 
 
 async def repo_auth(context: Context, model: HelmRepository | OCIRepository) -> RepoAuth | None:
-    """The credentials ``spec.secretRef`` holds; ``spec.certSecretRef`` is refused, since
-    the Helm SDK binding takes no CA file or client certificate (see ``RepoAuth``)."""
-    if model.spec.cert_secret_ref is not None:
-        raise SourceError(
-            f"TLS from Secret '{model.namespace}/{model.spec.cert_secret_ref.name}' is not "
-            "supported yet: the Helm SDK binding takes no CA file or client certificate",
-            Location(object=model.display, field="spec.certSecretRef"),
-        )
-    if model.spec.secret_ref is None:
+    """The credentials of ``spec.secretRef`` and ``spec.certSecretRef`` (see
+    :func:`gitmoor.source.chartauth.read_repo_auth`); a named Secret that is missing is an
+    InputError naming the field."""
+    return read_repo_auth(
+        model.namespace,
+        await _secret(context, model, model.spec.secret_ref, "spec.secretRef"),
+        await _secret(context, model, model.spec.cert_secret_ref, "spec.certSecretRef"),
+    )
+
+
+async def _secret(
+    context: Context,
+    model: HelmRepository | OCIRepository,
+    ref: LocalObjectReference | None,
+    field: str,
+) -> tuple[str, dict[str, bytes]] | None:
+    if ref is None:
         return None
-    name = model.spec.secret_ref.name
-    secret = await context.cluster.get("v1", "Secret", name, model.namespace)
+    secret = await context.cluster.get("v1", "Secret", ref.name, model.namespace)
     if secret is None:
-        raise InputError(f"secret '{model.namespace}/{name}' not found",
-                         Location(object=model.display, field="spec.secretRef"))  # fmt: skip
-    data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-    try:
-        return RepoAuth.from_secret_data(data)
-    except (InputError, SourceError) as exc:
-        raise exc.at(object=f"Secret {model.namespace}/{name}") from None
+        raise InputError(f"secret '{model.namespace}/{ref.name}' not found",
+                         Location(object=model.display, field=field))  # fmt: skip
+    return ref.name, {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
 
 
 def failure(exc: GitmoorError | TimeoutError, *, otherwise: str, timed_out: str) -> tuple[str, str]:

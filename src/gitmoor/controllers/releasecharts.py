@@ -53,8 +53,9 @@ async def resolve_chart(context: Context, model: HelmRelease) -> ChartSource:
         raise InputError(
             "needs spec.chart or spec.chartRef", Location(object=model.display, field="spec")
         )
-    secret_ref = getattr(source.spec, "secret_ref", None)
-    if secret_ref is not None:
+    for field in ("secret_ref", "cert_secret_ref"):
+        if (secret_ref := getattr(source.spec, field, None)) is None:
+            continue
         secret = await cluster.get("v1", "Secret", secret_ref.name, source.namespace)
         if secret is not None:
             secrets[(source.namespace, secret_ref.name)] = {

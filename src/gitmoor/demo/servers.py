@@ -8,6 +8,9 @@ are context managers::
 
     with ChartRepoServer(tmp / "repo") as repo:
         repo.publish(make_chart(tmp, "demo", "1.0.0", "1.0"))
+
+Given a ``ServerTls`` they serve HTTPS instead, and with its ``client_ca`` they require a
+client certificate signed by that CA.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import http.server
 import importlib
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -28,11 +32,15 @@ import urllib.request
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import helm_python
+
+from gitmoor.source.chartauth import RepoAuth
+from gitmoor.source.charts import registry_client
 
 REGISTRY_BINARY = Path("/usr/bin/docker-registry")
 
@@ -81,6 +89,30 @@ def bcrypt_hasher() -> Callable[[str], str] | None:
     return lambda password: str(crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH)))
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """A server's certificate and key (valid for 127.0.0.1), the CA that signed them, and
+    optionally the CA whose client certificates the server requires."""
+
+    certificate: Path
+    key: Path
+    ca: Path
+    client_ca: Path | None = None
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.certificate, self.key)
+        if self.client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.client_ca)
+        return context
+
+    def registry_config(self) -> str:
+        """The ``http.tls`` section of a docker-registry configuration."""
+        clients = f"    clientcas:\n      - {self.client_ca}\n" if self.client_ca else ""
+        return f"  tls:\n    certificate: {self.certificate}\n    key: {self.key}\n{clients}"
+
+
 class _Server(ABC):
     """A server that runs between ``start()`` and ``stop()``, or for a ``with`` block."""
 
@@ -104,20 +136,27 @@ class _Server(ABC):
 
 
 class RegistryServer(_Server):
-    """``docker-registry serve`` on 127.0.0.1, plain HTTP, storage under ``directory``.
+    """``docker-registry serve`` on 127.0.0.1, plain HTTP (HTTPS with ``tls``), storage
+    under ``directory``.
 
     With ``username`` and ``password`` it requires basic auth (htpasswd, bcrypt); check
     ``bcrypt_hasher()`` first, the constructor raises RuntimeError without one.
     """
 
     def __init__(
-        self, directory: Path, *, username: str | None = None, password: str | None = None
+        self,
+        directory: Path,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         self.directory = directory
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.username = username
         self.password = password
+        self.tls = tls
         self._process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
         auth = ""
@@ -135,6 +174,7 @@ class RegistryServer(_Server):
             f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
             "  delete:\n    enabled: true\n"
             f"http:\n  addr: {self.host}\n"
+            f"{tls.registry_config() if tls else ''}"
             f"{auth}"
         )
 
@@ -158,6 +198,9 @@ class RegistryServer(_Server):
             if self._process.poll() is not None:
                 raise RuntimeError(f"docker-registry exited; see {self.directory / 'registry.log'}")
             try:
+                if self.tls is not None:  # a handshake may need a client certificate
+                    socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+                    return
                 with urllib.request.urlopen(f"http://{self.host}/v2/", timeout=2):
                     return
             except urllib.error.HTTPError:
@@ -178,17 +221,26 @@ class RegistryServer(_Server):
                 self._process.wait()
             self._process = None
 
-    def push(self, chart_tgz: Path, path: str = "charts") -> str:
-        """Push an archive under ``oci://<host>/<path>``; returns the chart's OCI URL."""
+    def auth(self) -> RepoAuth:
+        """This registry's login, trusting its CA when it serves TLS."""
+        return RepoAuth(
+            username=self.username,
+            password=self.password,
+            ca_pem=self.tls.ca.read_bytes() if self.tls else None,
+        )
+
+    def push(self, chart_tgz: Path, path: str = "charts", *, auth: RepoAuth | None = None) -> str:
+        """Push an archive under ``oci://<host>/<path>``; returns the chart's OCI URL.
+        ``auth`` defaults to :meth:`auth`; a registry that wants a client certificate
+        needs one given."""
+        plain_http = self.tls is None
         with (
             tempfile.TemporaryDirectory() as private,
-            helm_python.RegistryClient(
-                plain_http=True, credentials_file=Path(private) / "registry.json"
+            registry_client(
+                self.host, auth or self.auth(), plain_http=plain_http, scratch=Path(private)
             ) as client,
         ):
-            if self.username is not None and self.password is not None:
-                client.login(self.host, self.username, self.password, plain_http=True)
-            client.push(chart_tgz, f"{self.url}/{path}", plain_http=True)
+            client.push(chart_tgz, f"{self.url}/{path}", plain_http=plain_http)
             with helm_python.Chart.load(chart_tgz) as chart:
                 return f"{self.url}/{path}/{chart.name}"
 
@@ -237,18 +289,26 @@ class _ChartRepoHTTPServer(http.server.ThreadingHTTPServer):
 
 
 class ChartRepoServer(_Server):
-    """A Helm chart repository: ``directory`` served over HTTP on 127.0.0.1.
+    """A Helm chart repository: ``directory`` served over HTTP (HTTPS with ``tls``) on
+    127.0.0.1.
 
     ``requests`` lists the paths of the requests answered (after authentication), in order.
     """
 
     def __init__(
-        self, directory: Path, *, username: str | None = None, password: str | None = None
+        self,
+        directory: Path,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         handler = functools.partial(_ChartRepoHandler, directory=str(directory))
         self._server = _ChartRepoHTTPServer(("127.0.0.1", 0), handler)
+        if tls is not None:
+            self._server.socket = tls.context().wrap_socket(self._server.socket, server_side=True)
         self._server.authorization = None
         if username is not None and password is not None:
             token = base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -256,7 +316,8 @@ class ChartRepoServer(_Server):
         self._server.requests = []
         self._server.lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def requests(self) -> list[str]:

@@ -33,6 +33,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import helm_python
 
+from gitmoor import helmnative
 from gitmoor.errors import (
     AuthenticationError,
     ChartNotFoundError,
@@ -40,7 +41,7 @@ from gitmoor.errors import (
     Location,
     SourceError,
 )
-from gitmoor.source.credentials import secret_text
+from gitmoor.source.chartauth import RepoAuth, tls_files
 from gitmoor.source.versions import newest_versions, select_version
 
 __all__ = [
@@ -49,9 +50,9 @@ __all__ = [
     "ChartArtifact",
     "ChartCache",
     "IndexArtifact",
-    "RepoAuth",
     "cache_index",
     "fetch_index",
+    "registry_client",
     "resolve_http_chart",
     "resolve_oci_chart",
 ]
@@ -72,56 +73,6 @@ _REFUSED = re.compile(
     re.I,
 )
 """How the Helm SDK words credentials refused, or wanted and not given."""
-_TLS_KEYS = ("ca.crt", "caFile", "tls.crt", "tls.key", "certFile", "keyFile")
-
-
-# --- credentials ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, repr=False)
-class RepoAuth:
-    """Credentials for a chart repository or registry, as a Flux Secret holds them.
-
-    ``ca_file`` is carried for callers that build it themselves, but the Helm SDK
-    binding takes no CA file or client certificate yet, so a fetch given one fails with
-    SourceError rather than quietly trusting only the system's CAs.
-    """
-
-    username: str | None = None
-    password: str | None = None
-    ca_file: Path | None = None
-    insecure_skip_tls_verify: bool = False
-
-    @classmethod
-    def from_secret_data(cls, data: Mapping[str, bytes]) -> RepoAuth:
-        """Read a Flux HelmRepository/OCIRepository Secret's ``data`` (already decoded).
-
-        TLS keys (which Flux once read from ``secretRef`` too) are refused, not ignored.
-        """
-        for key in _TLS_KEYS:
-            if key in data:
-                raise SourceError(
-                    "a CA certificate or client certificate for a chart repository is not "
-                    "supported yet: the Helm SDK binding takes neither",
-                    Location(field=f"data.{key}"),
-                )
-        return cls(username=secret_text(data, "username"), password=secret_text(data, "password"))
-
-    @property
-    def has_login(self) -> bool:
-        return self.username is not None or self.password is not None
-
-    def redact(self, text: str) -> str:
-        """``text`` with the password and any ``user:password@`` in URLs masked."""
-        text = re.sub(r"//[^/@\s]*:[^/@\s]*@", "//***@", text)
-        return text.replace(self.password, "***") if self.password else text
-
-    def __repr__(self) -> str:
-        password = None if self.password is None else "<hidden>"
-        return (
-            f"RepoAuth(username={self.username!r}, password={password}, "
-            f"ca_file={self.ca_file!r}, insecure_skip_tls_verify={self.insecure_skip_tls_verify})"
-        )
 
 
 def _safe_url(url: str) -> str:
@@ -131,14 +82,6 @@ def _safe_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _refuse_ca(auth: RepoAuth, url: str) -> None:
-    if auth.ca_file is not None:
-        raise SourceError(
-            f"cannot fetch from {_safe_url(url)} trusting the CA in {auth.ca_file}: "
-            "the Helm SDK binding takes no CA file"
-        )
 
 
 def _refusal(detail: str, message: str) -> SourceError:
@@ -287,20 +230,24 @@ def _only_archive(directory: Path, source: str) -> Path:
 def fetch_index(url: str, *, auth: RepoAuth | None = None) -> dict[str, Any]:
     """The parsed ``index.yaml`` of the chart repository at ``url``."""
     auth = auth or RepoAuth()
-    _refuse_ca(auth, url)
     try:
-        index = helm_python.repo_index(
-            url,
-            username=auth.username,
-            password=auth.password,
-            insecure_skip_tls_verify=auth.insecure_skip_tls_verify,
-        )
+        with tls_files(auth) as tls:
+            raw = helmnative.call_string(
+                "helm_repo_index_download", url,
+                helmnative.options_json({
+                    "username": auth.username, "password": auth.password,
+                    "insecure_skip_tls_verify": auth.insecure_skip_tls_verify, **tls,
+                }),
+            )  # fmt: skip
     except helm_python.HelmError as err:
         detail = auth.redact(str(err))
         # Not chained: Helm's own text may carry what was just redacted.
         raise _refusal(
             detail, f"cannot read the chart repository index of {_safe_url(url)}: {detail}"
         ) from None
+    index = json.loads(raw)
+    if not isinstance(index, dict):
+        raise SourceError(f"the index of {_safe_url(url)} is not a map")
     entries = index.get("entries") or {}
     if not isinstance(entries, dict):
         raise SourceError(f"the index of {_safe_url(url)} has no map of entries")
@@ -366,13 +313,18 @@ def resolve_http_chart(
     trusted = pass_credentials or _origin(chart_url) == _origin(repo_url)
     with cache.scratch() as scratch:
         try:
-            helm_python.pull(
-                chart_url,
-                destination=scratch,
-                username=auth.username if trusted else None,
-                password=auth.password if trusted else None,
-                insecure_skip_tls_verify=auth.insecure_skip_tls_verify,
-            )
+            # TLS goes wherever the index points (as Flux's getter does); the login only
+            # where it is trusted.
+            with tls_files(auth) as tls:
+                helmnative.call_string(
+                    "helm_pull", helmnative.raw_handle(helmnative.NO_CLIENT), chart_url,
+                    helmnative.options_json({
+                        "dest_dir": str(scratch),
+                        "username": auth.username if trusted else None,
+                        "password": auth.password if trusted else None,
+                        "insecure_skip_tls_verify": auth.insecure_skip_tls_verify, **tls,
+                    }),
+                )  # fmt: skip
         except helm_python.HelmError as err:
             detail = auth.redact(str(err))
             raise _refusal(
@@ -452,7 +404,6 @@ def resolve_oci_chart(
     """The chart at ``url`` (``oci://host[:port]/path/name``) that the reference picks."""
     ref = _OciRef.parse(url)
     auth = auth or RepoAuth()
-    _refuse_ca(auth, ref.url)
     if layer_selector_media_type not in (None, HELM_CHART_LAYER):
         raise SourceError(
             f"layer media type {layer_selector_media_type!r} of {ref.url} cannot be used as a "
@@ -467,7 +418,10 @@ def resolve_oci_chart(
         # A pinned digest already in the cache needs no registry at all.
         if (cached := cache._find_oci(digest, revision=digest)) is not None:
             return cached
-    with cache.scratch() as scratch, _registry(ref, auth, plain_http, scratch) as client:
+    with (
+        cache.scratch() as scratch,
+        registry_client(ref.host, auth, plain_http=plain_http, scratch=scratch) as client,
+    ):
         if digest:
             manifest, revision = digest, digest
         else:
@@ -506,28 +460,31 @@ def resolve_oci_chart(
 
 
 @contextmanager
-def _registry(
-    ref: _OciRef, auth: RepoAuth, plain_http: bool, scratch: Path
+def registry_client(
+    host: str, auth: RepoAuth, *, plain_http: bool, scratch: Path
 ) -> Iterator[helm_python.RegistryClient]:
-    # A login file of our own for each call, so Helm's under $HOME is never consulted and
-    # credentials never outlive the call.
+    """A Helm registry client for ``host`` (``name[:port]``) logged in with ``auth``'s
+    credentials and TLS material; its login file lives in ``scratch``, so Helm's under
+    ``$HOME`` is never consulted and credentials never outlive the block."""
     with helm_python.RegistryClient(
         plain_http=plain_http, credentials_file=scratch / "registry.json"
     ) as client:
-        if auth.has_login:
+        # Helm's registry client takes TLS material only at login; a login with no
+        # credentials sets it up for a registry that wants none.
+        if auth.has_login or auth.has_tls:
             try:
-                client.login(
-                    ref.host,
-                    auth.username or "",
-                    auth.password or "",
-                    insecure=auth.insecure_skip_tls_verify,
-                    plain_http=plain_http,
-                )
+                with tls_files(auth) as tls:
+                    helmnative.call_status(
+                        "helm_registry_login", helmnative.raw_handle(client), host,
+                        auth.username or "", auth.password or "",
+                        helmnative.options_json({
+                            "insecure": auth.insecure_skip_tls_verify,
+                            "plain_http": plain_http, **tls,
+                        }),
+                    )  # fmt: skip
             except helm_python.HelmError as err:
                 detail = auth.redact(str(err))
-                raise _refusal(
-                    detail, f"cannot log in to {ref.host} for {ref.url}: {detail}"
-                ) from None
+                raise _refusal(detail, f"cannot log in to {host}: {detail}") from None
         yield client
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
 from gitmoor.render.repository import ChartSource, SourceTree
 from gitmoor.source.artifacts import ArtifactStore
-from gitmoor.source.charts import ChartCache, RepoAuth, resolve_http_chart, resolve_oci_chart
+from gitmoor.source.chartauth import RepoAuth, read_repo_auth
+from gitmoor.source.charts import ChartCache, resolve_http_chart, resolve_oci_chart
 from gitmoor.source.git import GitAuth, GitRef, fetch_git
 
 SecretLookup = Callable[[str, str], Mapping[str, bytes] | None]
@@ -76,9 +77,13 @@ class Fetcher:
         assert isinstance(tree, SourceTree)
         return tree
 
-    def _repo_auth(self, namespace: str, secret: str | None) -> RepoAuth | None:
-        data = self._secrets(namespace, secret) if secret else None
-        return RepoAuth.from_secret_data(data) if data is not None else None
+    def _repo_auth(self, repository: HelmRepository | OCIRepository) -> RepoAuth | None:
+        """Credentials from the Secrets the lookup finds; one it does not is left out."""
+        found = []
+        for ref in (repository.spec.secret_ref, repository.spec.cert_secret_ref):
+            data = self._secrets(repository.namespace, ref.name) if ref else None
+            found.append((ref.name, data) if ref and data is not None else None)
+        return read_repo_auth(repository.namespace, *found)
 
     def helm_chart(
         self, repository: HelmRepository, chart: str, version: str | None
@@ -86,9 +91,7 @@ class Fetcher:
         spec = repository.spec
 
         def fetch() -> ChartSource:
-            auth = self._repo_auth(
-                repository.namespace, spec.secret_ref.name if spec.secret_ref else None
-            )
+            auth = self._repo_auth(repository)
             if spec.is_oci:
                 artifact = resolve_oci_chart(
                     f"{spec.url.rstrip('/')}/{chart}",
@@ -119,9 +122,7 @@ class Fetcher:
                 semver=ref.semver if ref else None,
                 digest=ref.digest if ref else None,
                 cache=self.charts,
-                auth=self._repo_auth(
-                    repository.namespace, spec.secret_ref.name if spec.secret_ref else None
-                ),
+                auth=self._repo_auth(repository),
                 plain_http=bool(spec.insecure),
                 layer_selector_media_type=spec.layer_selector.media_type
                 if spec.layer_selector
