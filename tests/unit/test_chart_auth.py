@@ -79,7 +79,12 @@ def test_no_secrets_no_auth() -> None:
 
 @pytest.mark.parametrize(
     ("given", "field"),
-    [(("tls.crt", "cert"), "data.tls.key"), (("tls.key", "key"), "data.tls.crt")],
+    [
+        (("tls.crt", "cert"), "data.tls.key"),
+        (("tls.key", "key"), "data.tls.crt"),
+        (("certFile", "cert"), "data.tls.key"),
+        (("keyFile", "key"), "data.tls.crt"),
+    ],
 )
 def test_a_client_certificate_needs_its_key(
     pem: dict[str, bytes], given: tuple[str, str], field: str
@@ -89,6 +94,7 @@ def test_a_client_certificate_needs_its_key(
 
     assert caught.value.location.field == field
     assert caught.value.location.object == "Secret apps/client-tls"
+    assert f"has {given[0]} but no" in str(caught.value)
 
 
 @pytest.mark.parametrize("key", ["ca.crt", "tls.crt", "tls.key"])

@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 
 from gitmoor.controllers.chartsources import artifact_path, human_size, stored_index
-from gitmoor.errors import SourceError
-from gitmoor.source.chartauth import RepoAuth
 from gitmoor.source.charts import ChartCache
 
 INDEX = {
@@ -41,14 +39,6 @@ def test_an_index_not_held_loads_as_none(tmp_path: Path) -> None:
     assert ChartCache(tmp_path).load_index("sha256:" + "0" * 64) is None
     with pytest.raises(ValueError, match="not a sha256 digest"):
         ChartCache(tmp_path).index_path("sha256:../../etc/passwd")
-
-
-@pytest.mark.parametrize("key", ["tls.crt", "tls.key", "certFile", "keyFile"])
-def test_a_client_certificate_is_refused_not_ignored(key: str) -> None:
-    with pytest.raises(SourceError) as caught:
-        RepoAuth.from_secret_data({"username": b"robot", key: b"-----BEGIN"})
-
-    assert caught.value.location.field == f"data.{key}"
 
 
 def test_consumers_find_the_index_and_the_chart(tmp_path: Path) -> None:

@@ -62,10 +62,11 @@ class RepoAuth:
         cert, cert_key = _first(data, _CERT_KEYS)
         key, key_key = _first(data, _KEY_KEYS)
         if (cert is None) != (key is None):
-            have, want = (cert_key, _KEY_KEYS[0]) if cert is not None else (key_key, _CERT_KEYS[0])
+            have, want = (cert_key, _KEY_KEYS) if cert is not None else (key_key, _CERT_KEYS)
             raise InputError(
-                f"the Secret has {have} but no {want}: a client certificate needs both",
-                Location(field=f"data.{want}"),
+                f"the Secret has {have} but no {want[0]} (nor {want[1]}): a client "
+                "certificate needs both",
+                Location(field=f"data.{want[0]}"),
             )
         if ca is not None:
             _check_certificates(ca, ca_key)
