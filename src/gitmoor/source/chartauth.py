@@ -37,7 +37,7 @@ _KEY_KEYS = ("tls.key", "keyFile")
 class RepoAuth:
     """A login and TLS material for one chart repository or registry.
 
-    ``ca_pem`` is trusted in addition to nothing else (as Helm's ``--ca-file``);
+    ``ca_pem``, when given, is the only CA trusted (as with Helm's ``--ca-file``);
     ``cert_pem`` and ``key_pem`` are a client certificate, always given together.
     """
 
