@@ -231,6 +231,72 @@ async def test_failed_install_is_retried_then_uninstalled_and_delete_uninstalls(
 
 
 @pytest.mark.timeout(300)
+async def test_a_release_applied_before_its_source_waits_quietly(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """No Warning, no error: ArtifactFailed until the source appears, whose arrival (not
+    the hour-long requeue set here) brings the release along; the source is a HelmRepository
+    of ``type: oci``, which never gets an artifact whose revision could do that."""
+    namespace = "late-source"
+    with RegistryServer(tmp_path / "registry") as registry:
+        registry.push(make_chart(tmp_path / "build", "web", "1.0.0", "1.0"))
+        cluster = Cluster.connect(sandbox.kubeconfig)
+        await install_crds(cluster)
+        await cluster.apply({"apiVersion": "v1", "kind": "Namespace",
+                             "metadata": {"name": namespace}})  # fmt: skip
+        manager, _ = build_manager(
+            cluster, cache_dir=tmp_path / "cache", dependency_requeue=3600,
+            kubeconfig=sandbox.kubeconfig,
+        )  # fmt: skip
+        task = asyncio.create_task(manager.run())
+        try:
+            await cluster.apply({
+                "apiVersion": HR[0], "kind": HR[1],
+                "metadata": {"name": "early", "namespace": namespace},
+                "spec": {"interval": "1h", "values": {"replicaCount": 1},
+                         "chart": {"spec": {"chart": "web", "version": "1.0.0",
+                                            "sourceRef": {"kind": "HelmRepository",
+                                                          "name": "late"}}}},
+            })  # fmt: skip
+
+            async def waiting() -> bool:
+                """the release says it waits for its source"""
+                obj = await cluster.get(*HR, "early", namespace)
+                found = conditions.find(((obj or {}).get("status") or {}).get("conditions"),
+                                        conditions.READY)  # fmt: skip
+                return found is not None and found["reason"] == conditions.ARTIFACT_FAILED
+
+            await eventually(waiting)
+            obj = await cluster.get(*HR, "early", namespace)
+            assert obj is not None
+            ready = conditions.find(obj["status"]["conditions"], conditions.READY)
+            assert ready is not None
+            assert ready["status"] == "False"
+            assert f"HelmRepository '{namespace}/late' not found" in ready["message"]
+            events = await cluster.list("v1", "Event", namespace=namespace)
+            assert [e for e in events if e.get("type") == "Warning"] == []
+
+            await cluster.apply({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                "metadata": {"name": "late", "namespace": namespace},
+                "spec": {"interval": "1h", "type": "oci", "insecure": True,
+                         "url": f"{registry.url}/charts"},
+            })  # fmt: skip
+
+            async def installed() -> bool:
+                """the release is Ready at revision 1"""
+                obj = await cluster.get(*HR, "early", namespace)
+                history = ((obj or {}).get("status") or {}).get("history") or []
+                return obj is not None and conditions.is_true(obj) and history[0]["version"] == 1
+
+            await eventually(installed, timeout=120)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await cluster.close()
+
+
+@pytest.mark.timeout(300)
 async def test_suspend_stops_upgrades(env: Env) -> None:
     await env.apply_release("web", values={"replicaCount": 1})
     await eventually(lambda: ready_at(env, "web", 1))

@@ -63,6 +63,7 @@ from gitmoor.controllers.context import (
 from gitmoor.controllers.gitrepository import artifact_revision
 from gitmoor.controllers.manager import Key, Result
 from gitmoor.controllers.releasecharts import (
+    MissingSourceError,
     chart_source,
     chart_version,
     resolve_chart,
@@ -129,8 +130,11 @@ class HelmReleaseReconciler:
         if kind in _SOURCE_KINDS:
             # A source's new artifact (a new index, a new tag, a new commit) may carry a
             # new chart: look at the releases that use it now rather than at their interval.
+            # A source that just appeared counts too: a release may be waiting for it.
             changed = new if new is not None else old
-            if changed is None or artifact_revision(old) == artifact_revision(new):
+            if changed is None:
+                return []
+            if old is not None and artifact_revision(old) == artifact_revision(new):
                 return []
             meta = changed.get("metadata") or {}
             source = (kind, meta.get("namespace", ""), meta.get("name", ""))
@@ -213,6 +217,11 @@ class HelmReleaseReconciler:
             chart = await resolve_chart(self.context, model)
             version = await asyncio.to_thread(chart_version, model, chart)
             values = compose_values(model, await values_lookup(self.context, model))
+        except MissingSourceError as exc:
+            # Applied before its source (both often come in one Kustomization): wait
+            # quietly; the source's arrival queues the release again.
+            await self._fail(obj, conditions.ARTIFACT_FAILED, exc.message, started, warn=False)
+            return Result(context.dependency_requeue)
         except ReleaseError as exc:
             await self._fail(obj, conditions.ARTIFACT_FAILED, exc.message, started)
             return Result(interval, failed=True)

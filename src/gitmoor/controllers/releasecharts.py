@@ -20,9 +20,15 @@ from gitmoor.render.values import ValuesLookup
 from gitmoor.source.fetcher import Fetcher
 
 
+class MissingSourceError(GitmoorError):
+    """The source a HelmRelease names does not exist (yet): something to wait for, as
+    helm-controller waits, rather than a failure."""
+
+
 async def resolve_chart(context: Context, model: HelmRelease) -> ChartSource:
     """Fetch the chart the HelmRelease names (through its source's spec and credentials);
-    source problems come out as GitmoorError naming the HelmRelease."""
+    source problems come out as GitmoorError naming the HelmRelease, a source that does
+    not exist as MissingSourceError."""
     cluster = context.cluster
     secrets: dict[tuple[str, str], dict[str, bytes]] = {}
     source: GitRepository | HelmRepository | OCIRepository
@@ -74,7 +80,7 @@ async def _source(
         api_version, kind, name, namespace
     )
     if obj is None:
-        raise GitmoorError(
+        raise MissingSourceError(
             f"{kind} '{namespace}/{name}' not found", Location(object=hr.display, field=field)
         )
     return parse_resource(obj)
