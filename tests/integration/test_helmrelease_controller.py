@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -73,30 +74,39 @@ class Env:
         return [(r.revision, r.status) for r in releases.history(target)]
 
 
+@contextlib.asynccontextmanager
+async def controllers(
+    sandbox: Sandbox, workdir: Path, namespace: str, *, dependency_requeue: float
+) -> AsyncIterator[Cluster]:
+    """The CRDs and ``namespace`` in the sandbox, and the controllers running on it."""
+    cluster = Cluster.connect(sandbox.kubeconfig)
+    await install_crds(cluster)
+    await cluster.apply({"apiVersion": "v1", "kind": "Namespace",
+                         "metadata": {"name": namespace}})  # fmt: skip
+    manager, _ = build_manager(
+        cluster, cache_dir=workdir / "cache", dependency_requeue=dependency_requeue,
+        kubeconfig=sandbox.kubeconfig,
+    )  # fmt: skip
+    task = asyncio.create_task(manager.run())
+    try:
+        yield cluster
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await cluster.close()
+
+
 @pytest.fixture
 async def env(sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[Env]:
     with ChartRepoServer(tmp_path / "repo") as charts:
         charts.publish(make_chart(tmp_path / "build", "web", "1.0.0", "1.0"))
-        cluster = Cluster.connect(sandbox.kubeconfig)
-        await install_crds(cluster)
-        await cluster.apply({"apiVersion": "v1", "kind": "Namespace",
-                             "metadata": {"name": "apps"}})  # fmt: skip
-        await cluster.apply({
-            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-            "metadata": {"name": "charts", "namespace": "apps"},
-            "spec": {"interval": "10m", "url": charts.url},
-        })  # fmt: skip
-        manager, _ = build_manager(
-            cluster, cache_dir=tmp_path / "cache", dependency_requeue=0.5,
-            kubeconfig=sandbox.kubeconfig,
-        )  # fmt: skip
-        task = asyncio.create_task(manager.run())
-        try:
+        async with controllers(sandbox, tmp_path, "apps", dependency_requeue=0.5) as cluster:
+            await cluster.apply({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                "metadata": {"name": "charts", "namespace": "apps"},
+                "spec": {"interval": "10m", "url": charts.url},
+            })  # fmt: skip
             yield Env(sandbox, cluster, charts, tmp_path)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await cluster.close()
 
 
 def snapshot_versions(obj: dict[str, Any]) -> list[tuple[int, str]]:
@@ -240,16 +250,7 @@ async def test_a_release_applied_before_its_source_waits_quietly(
     namespace = "late-source"
     with RegistryServer(tmp_path / "registry") as registry:
         registry.push(make_chart(tmp_path / "build", "web", "1.0.0", "1.0"))
-        cluster = Cluster.connect(sandbox.kubeconfig)
-        await install_crds(cluster)
-        await cluster.apply({"apiVersion": "v1", "kind": "Namespace",
-                             "metadata": {"name": namespace}})  # fmt: skip
-        manager, _ = build_manager(
-            cluster, cache_dir=tmp_path / "cache", dependency_requeue=3600,
-            kubeconfig=sandbox.kubeconfig,
-        )  # fmt: skip
-        task = asyncio.create_task(manager.run())
-        try:
+        async with controllers(sandbox, tmp_path, namespace, dependency_requeue=3600) as cluster:
             await cluster.apply({
                 "apiVersion": HR[0], "kind": HR[1],
                 "metadata": {"name": "early", "namespace": namespace},
@@ -290,10 +291,6 @@ async def test_a_release_applied_before_its_source_waits_quietly(
                 return obj is not None and conditions.is_true(obj) and history[0]["version"] == 1
 
             await eventually(installed, timeout=120)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await cluster.close()
 
 
 @pytest.mark.timeout(300)
