@@ -108,7 +108,7 @@ class Manager:
     def remember(self, obj: KubeObject) -> None:
         """Put an object just written by a reconciler into the cache, so triggers fire and
         the next reconcile reads it before the watch catches up."""
-        self._observe("MODIFIED", obj, from_watch=False)
+        self._observe("MODIFIED", obj)
 
     # --- running -----------------------------------------------------------------------
 
@@ -138,7 +138,7 @@ class Manager:
     async def _watch(self, kind: Kind) -> None:
         seen_initial = False
         async for event, obj in self.cluster.watch(kind, namespace=self.namespace):
-            self._observe(event, obj, from_watch=True)
+            self._observe(event, obj)
             if not seen_initial and event != "ADDED":
                 seen_initial = True
             # A watch opens with the current objects; the first other event, or a quiet
@@ -147,7 +147,7 @@ class Manager:
                 asyncio.get_running_loop().call_later(0.2, self.synced[kind.kind].set)
         self.synced[kind.kind].set()
 
-    def _observe(self, event: str, obj: KubeObject, *, from_watch: bool) -> None:
+    def _observe(self, event: str, obj: KubeObject) -> None:
         key = key_of(obj)
         cache = self.cache.setdefault(key.kind, {})
         old = cache.get(key)
@@ -159,7 +159,10 @@ class Manager:
                 return  # an older copy than the one a reconciler already recorded
             cache[key] = obj
             new = obj
-        if from_watch and key.kind in self.reconcilers and _wants_reconcile(event, old, new):
+        # A reconciler's own write counts as well as the watch: the object it gets back may
+        # carry a change made meanwhile (a new generation, a requestedAt), and once that
+        # copy is cached the watch's event for the change compares equal and queues nothing.
+        if key.kind in self.reconcilers and _wants_reconcile(event, old, new):
             self.queue.add(key)
         for reconciler in self.reconcilers.values():
             for other in reconciler.triggers(key.kind, old, new):
