@@ -16,6 +16,11 @@ import pytest
 
 from gitmoor.demo.servers import ServerTls
 
+CLIENT_CERTIFICATE_REFUSED = r"certificate required|connection reset by peer|broken pipe"
+"""How a client without a certificate learns that the server wants one: TLS 1.3 checks it
+after the client's side of the handshake is done, so the client may already be writing its
+request when the server's alert and close arrive."""
+
 
 @dataclass(frozen=True)
 class TlsPki:
