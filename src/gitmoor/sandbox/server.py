@@ -985,7 +985,10 @@ async def serve(
     context = pki.server_ssl_context()
     app = create_app(state_dir, token=pki.token, nodes=nodes)
     # Cancelling a handler when its client goes away ends watches with their connection.
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    # On shutdown, open watches get a second, not aiohttp's minute, before their
+    # connections are closed: clients then see the server go and relist when it is back,
+    # instead of waiting on a stream nobody writes to.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=context)
     await site.start()
