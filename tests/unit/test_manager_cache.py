@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+import pytest
+
 from gitmoor.cluster import Cluster, Kind
 from gitmoor.controllers.manager import Key, Manager, Result
+from gitmoor.errors import ClusterError
 
 WIDGET = Kind("example.dev", "v1", "Widget", "widgets", True)
 KEY = Key("Widget", "apps", "w")
@@ -66,3 +70,30 @@ async def test_a_status_write_of_the_same_generation_queues_nothing() -> None:
     watched.queue.done(KEY)
 
     assert len(watched.queue) == 0
+
+
+class Unreachable(Widgets):
+    async def reconcile(self, obj: dict[str, Any]) -> Result:
+        raise ClusterError("Widget apps/w: the API server cannot be reached (ConnectError)")
+
+
+async def test_an_unreachable_api_server_is_one_log_line_and_a_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    watched = Manager(cast(Cluster, None))
+    watched.register(Unreachable())
+    watched._observe("ADDED", widget(10, 1))
+    key = await watched.queue.get()
+
+    with caplog.at_level(logging.ERROR, logger="gitmoor.controllers.manager"):
+        await watched._handle(key)
+    watched.queue.done(key)
+
+    [record] = caplog.records
+    assert record.getMessage() == (
+        "reconcile of Widget apps/w failed: "
+        "Widget apps/w: the API server cannot be reached (ConnectError)"
+    )
+    assert record.exc_info is None
+    assert watched.queue.scheduled(KEY)
+    watched.queue.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gitmoor.cluster import Cluster, Kind
+from gitmoor.errors import ClusterError
 from gitmoor.manifests import KubeObject
 from gitmoor.workqueue import WorkQueue
 
@@ -188,6 +189,11 @@ class Manager:
             result = await reconciler.reconcile(obj)
         except asyncio.CancelledError:
             raise
+        except ClusterError as exc:
+            # Typically the API server gone while the reconciler wrote its status: the
+            # message says it all, and the retry backs off until the server is back.
+            log.error("reconcile of %s failed: %s", key, exc)
+            result = Result(requeue_after=60.0, failed=True)
         except Exception:
             log.exception("reconcile of %s failed unexpectedly", key)
             result = Result(requeue_after=60.0, failed=True)
