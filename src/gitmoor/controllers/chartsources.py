@@ -19,7 +19,6 @@ addressed, so an unchanged index or chart gets the same digest back). A HelmRepo
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,9 @@ from gitmoor.controllers import conditions
 from gitmoor.controllers.context import Context, with_ready
 from gitmoor.controllers.gitrepository import artifact_revision
 from gitmoor.controllers.manager import Result
-from gitmoor.errors import AuthenticationError, GitmoorError, InputError, Location
+from gitmoor.errors import AuthenticationError, GitmoorError
 from gitmoor.manifests import KubeObject
-from gitmoor.source.chartauth import RepoAuth, read_repo_auth
+from gitmoor.source.chartauth import NamedSecret, RepoAuth, read_repo_auth
 from gitmoor.source.charts import ChartCache
 
 CONTROLLER = "source-controller"
@@ -92,26 +91,16 @@ async def repo_auth(context: Context, model: HelmRepository | OCIRepository) -> 
     """The credentials of ``spec.secretRef`` and ``spec.certSecretRef`` (see
     :func:`gitmoor.source.chartauth.read_repo_auth`); a named Secret that is missing is an
     InputError naming the field."""
+
+    async def named(ref: LocalObjectReference | None, field: str) -> NamedSecret | None:
+        data = await context.referenced_secret(model, ref, field)
+        return None if ref is None or data is None else (ref.name, data)
+
     return read_repo_auth(
         model.namespace,
-        await _secret(context, model, model.spec.secret_ref, "spec.secretRef"),
-        await _secret(context, model, model.spec.cert_secret_ref, "spec.certSecretRef"),
+        await named(model.spec.secret_ref, "spec.secretRef"),
+        await named(model.spec.cert_secret_ref, "spec.certSecretRef"),
     )
-
-
-async def _secret(
-    context: Context,
-    model: HelmRepository | OCIRepository,
-    ref: LocalObjectReference | None,
-    field: str,
-) -> tuple[str, dict[str, bytes]] | None:
-    if ref is None:
-        return None
-    secret = await context.cluster.get("v1", "Secret", ref.name, model.namespace)
-    if secret is None:
-        raise InputError(f"secret '{model.namespace}/{ref.name}' not found",
-                         Location(object=model.display, field=field))  # fmt: skip
-    return ref.name, {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
 
 
 def failure(exc: GitmoorError | TimeoutError, *, otherwise: str, timed_out: str) -> tuple[str, str]:

@@ -3,18 +3,19 @@ status and finalizer bookkeeping they all do the same way."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gitmoor.api.meta import Resource
+from gitmoor.api.meta import LocalObjectReference, Resource
 from gitmoor.api.registry import parse_resource
 from gitmoor.cluster import Cluster
 from gitmoor.controllers import conditions
 from gitmoor.controllers.manager import REQUESTED_AT, Key, Manager
-from gitmoor.errors import InputError
+from gitmoor.errors import InputError, Location
 from gitmoor.manifests import KubeObject
 from gitmoor.observe.events import EventRecorder
 from gitmoor.observe.logs import reconcile_log
@@ -67,6 +68,20 @@ class Context:
         if FINALIZER in finalizers:
             finalizers.remove(FINALIZER)
             await self.cluster.patch(obj, {"metadata": {"finalizers": finalizers}})
+
+    async def referenced_secret(
+        self, model: Resource, ref: LocalObjectReference | None, field: str
+    ) -> dict[str, bytes] | None:
+        """The decoded ``data`` of the Secret that ``ref`` (the spec's ``field``) names in
+        the model's namespace; None without a reference, InputError naming the field when
+        the Secret is missing."""
+        if ref is None:
+            return None
+        secret = await self.cluster.get("v1", "Secret", ref.name, model.namespace)
+        if secret is None:
+            raise InputError(f"secret '{model.namespace}/{ref.name}' not found",
+                             Location(object=model.display, field=field))  # fmt: skip
+        return secret_bytes(secret)
 
     async def opening(self, obj: KubeObject, model_type: type[R], *, revision: str) -> R | None:
         """The first steps of a source's reconcile: an object being deleted loses its
@@ -201,3 +216,8 @@ class Reconciling:
         self, kind: str, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None
     ) -> Iterable[Key]:
         return ()
+
+
+def secret_bytes(secret: Mapping[str, Any]) -> dict[str, bytes]:
+    """A Secret's ``data``, base64-decoded."""
+    return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}

@@ -9,7 +9,6 @@ Ready.
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -23,7 +22,7 @@ from gitmoor.controllers.context import (
     with_ready,
 )
 from gitmoor.controllers.manager import Result
-from gitmoor.errors import GitmoorError, InputError, Location
+from gitmoor.errors import GitmoorError
 from gitmoor.manifests import KubeObject
 from gitmoor.source.fetcher import git_ref
 from gitmoor.source.git import GitAuth, fetch_git
@@ -105,12 +104,6 @@ class GitRepositoryReconciler(Reconciling):
         return Result(interval)
 
     async def _auth(self, model: GitRepository) -> GitAuth | None:
-        if model.spec.secret_ref is None:
-            return None
-        name = model.spec.secret_ref.name
-        secret = await self.context.cluster.get("v1", "Secret", name, model.namespace)
-        if secret is None:
-            raise InputError(f"secret '{model.namespace}/{name}' not found",
-                             Location(object=model.display, field="spec.secretRef"))  # fmt: skip
-        data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-        return GitAuth.from_secret_data(data)
+        data = await self.context.referenced_secret(model, model.spec.secret_ref,
+                                                    "spec.secretRef")  # fmt: skip
+        return GitAuth.from_secret_data(data) if data is not None else None

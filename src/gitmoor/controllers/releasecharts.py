@@ -12,7 +12,7 @@ from typing import Any
 from gitmoor.api.helm import HelmRelease
 from gitmoor.api.registry import parse_resource
 from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
-from gitmoor.controllers.context import Context
+from gitmoor.controllers.context import Context, secret_bytes
 from gitmoor.errors import GitmoorError, InputError, Location
 from gitmoor.render.helm import prepared_chart
 from gitmoor.render.repository import ChartSource
@@ -64,9 +64,7 @@ async def resolve_chart(context: Context, model: HelmRelease) -> ChartSource:
             continue
         secret = await cluster.get("v1", "Secret", secret_ref.name, source.namespace)
         if secret is not None:
-            secrets[(source.namespace, secret_ref.name)] = {
-                k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()
-            }
+            secrets[(source.namespace, secret_ref.name)] = secret_bytes(secret)
     fetcher = Fetcher(context.store.root, secrets=lambda ns, n: secrets.get((ns, n)))
     return await asyncio.to_thread(_fetch_chart, fetcher, model, source)
 

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from gitmoor.errors import InputError, Location
 from gitmoor.source.credentials import secret_text
 
-__all__ = ["RepoAuth", "read_repo_auth", "tls_files"]
+__all__ = ["NamedSecret", "RepoAuth", "read_repo_auth", "tls_files"]
 
 # (the kubernetes.io/tls key, the older key Flux still reads)
 _CA_KEYS = ("ca.crt", "caFile")
@@ -147,10 +147,12 @@ def _check_private_key(pem: bytes, key: str) -> None:
         ) from None
 
 
+NamedSecret = tuple[str, Mapping[str, bytes]]
+"""A Secret's name and its decoded ``data``."""
+
+
 def read_repo_auth(
-    namespace: str,
-    login: tuple[str, Mapping[str, bytes]] | None,
-    tls: tuple[str, Mapping[str, bytes]] | None,
+    namespace: str, login: NamedSecret | None, tls: NamedSecret | None
 ) -> RepoAuth | None:
     """A repository's credentials from its Secrets, each given as (name, decoded data):
     ``login`` the ``spec.secretRef`` one, ``tls`` the ``spec.certSecretRef`` one, whose TLS
