@@ -10,10 +10,11 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from gitmoor.api.meta import LocalObjectReference
 from gitmoor.api.source import GitRepository, HelmRepository, OCIRepository
 from gitmoor.render.repository import ChartSource, SourceTree
 from gitmoor.source.artifacts import ArtifactStore
-from gitmoor.source.chartauth import RepoAuth, read_repo_auth
+from gitmoor.source.chartauth import NamedSecret, RepoAuth, read_repo_auth
 from gitmoor.source.charts import ChartCache, resolve_http_chart, resolve_oci_chart
 from gitmoor.source.git import GitAuth, GitRef, fetch_git
 
@@ -79,11 +80,15 @@ class Fetcher:
 
     def _repo_auth(self, repository: HelmRepository | OCIRepository) -> RepoAuth | None:
         """Credentials from the Secrets the lookup finds; one it does not is left out."""
-        found = []
-        for ref in (repository.spec.secret_ref, repository.spec.cert_secret_ref):
+
+        def named(ref: LocalObjectReference | None) -> NamedSecret | None:
             data = self._secrets(repository.namespace, ref.name) if ref else None
-            found.append((ref.name, data) if ref and data is not None else None)
-        return read_repo_auth(repository.namespace, *found)
+            return None if ref is None or data is None else (ref.name, data)
+
+        spec = repository.spec
+        return read_repo_auth(
+            repository.namespace, named(spec.secret_ref), named(spec.cert_secret_ref)
+        )
 
     def helm_chart(
         self, repository: HelmRepository, chart: str, version: str | None
